@@ -1,0 +1,25 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import HasAnyRole
+from curation.selectors import label_class_list
+
+
+class LabelClassListApi(APIView):
+    """The label classes in index order (model outputs follow this order)."""
+
+    permission_classes = [HasAnyRole]
+
+    class OutputSerializer(serializers.Serializer):
+        index = serializers.IntegerField()
+        code = serializers.CharField()
+        name = serializers.CharField()
+        aliases = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request):
+        classes = label_class_list()
+        return Response({"count": len(classes), "next": None, "previous": None,
+                         "results": self.OutputSerializer(classes, many=True).data})

@@ -1,0 +1,132 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from curation.models import CANNOT_JUDGE_REASONS, Image, LabelClass
+
+CannotJudgeReason = models.TextChoices(
+    "CannotJudgeReason", [(reason.value, reason.label) for reason in CANNOT_JUDGE_REASONS]
+)
+
+
+class ReviewQuerySet(models.QuerySet):
+    def active(self):
+        """Reviews that count: not retracted by their reader."""
+        return self.filter(retracted_at__isnull=True)
+
+    def by(self, reader):
+        return self.filter(reader=reader)
+
+
+class Review(models.Model):
+    """One reader's blind decision on one image: a class, or "cannot be judged"
+    with a reason. Never deleted; an undo marks it retracted."""
+
+    image = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="reviews")
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews")
+    label = models.ForeignKey(LabelClass, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=32, choices=CannotJudgeReason.choices, blank=True)
+    comment = models.TextField(blank=True)
+    seconds_spent = models.FloatField(null=True, blank=True, help_text="from display to submission")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    retracted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ReviewQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["image", "reader"], condition=Q(retracted_at__isnull=True), name="review_one_per_reader"
+            ),
+            models.CheckConstraint(
+                condition=(Q(label__isnull=False) & Q(reason="")) | (Q(label__isnull=True) & ~Q(reason="")),
+                name="review_label_xor_reason",
+            ),
+            models.CheckConstraint(
+                condition=~Q(reason="other") | ~Q(comment=""), name="review_other_needs_comment"
+            ),
+        ]
+        indexes = [models.Index(fields=["reader", "created_at"], name="review_reader_time_idx")]
+
+    def __str__(self) -> str:
+        return f"Review #{self.pk} of image {self.image_id} by {self.reader_id}"
+
+    @property
+    def cannot_judge(self) -> bool:
+        return self.label_id is None
+
+    @property
+    def decision(self) -> str:
+        """A comparable value: the class code, or "cannot_judge:<reason>"."""
+        return self.label.code if self.label_id else f"cannot_judge:{self.reason}"
+
+
+class ReviewLease(models.Model):
+    """A reader's hold on an image in the queue; it expires so nothing gets stuck."""
+
+    image = models.OneToOneField(Image, on_delete=models.CASCADE, related_name="lease")
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="leases")
+    leased_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"Lease of image {self.image_id} by {self.reader_id} until {self.expires_at:%H:%M:%S}"
+
+
+class Adjudication(models.Model):
+    """A senior reader's final decision on a disputed image, kept apart from reviews."""
+
+    image = models.OneToOneField(Image, on_delete=models.PROTECT, related_name="adjudication")
+    adjudicator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    label = models.ForeignKey(LabelClass, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=32, choices=CannotJudgeReason.choices, blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(label__isnull=False) & Q(reason="")) | (Q(label__isnull=True) & ~Q(reason="")),
+                name="adjudication_label_xor_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Adjudication of image {self.image_id}"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("The audit log is append-only.")
+
+    def delete(self):
+        raise PermissionError("The audit log is append-only.")
+
+
+class AuditEvent(models.Model):
+    """Append-only: who did what, when, and the state before and after."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=40, db_index=True)
+    image = models.ForeignKey(Image, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events")
+    target = models.CharField(max_length=100, blank=True, help_text='"model:pk" of what changed')
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.target}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("The audit log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("The audit log is append-only.")

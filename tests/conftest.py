@@ -1,0 +1,139 @@
+"""Fixtures shared by every test: users per role, API clients, real workers."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from accounts.roles import Role
+from accounts.services import user_create_or_update
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery staple"
+
+
+def make_user(username: str, *roles: str):
+    user = None
+    for role in roles:
+        user, _ = user_create_or_update(username=username, role=role, password=PASSWORD)
+    if user is None:
+        from django.contrib.auth import get_user_model
+
+        user = get_user_model().objects.create_user(username=username, password=PASSWORD)
+    return user
+
+
+@pytest.fixture
+def reviewer(db):
+    return make_user("reviewer1", Role.REVIEWER)
+
+
+@pytest.fixture
+def reviewer2(db):
+    return make_user("reviewer2", Role.REVIEWER)
+
+
+@pytest.fixture
+def adjudicator(db):
+    return make_user("senior", Role.ADJUDICATOR)
+
+
+@pytest.fixture
+def curator(db):
+    return make_user("curator", Role.CURATOR)
+
+
+@pytest.fixture
+def exporter(db):
+    return make_user("exporter", Role.EXPORTER)
+
+
+@pytest.fixture
+def no_role_user(db):
+    return make_user("nobody")
+
+
+def api_client_for(user) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user=user)
+    return client
+
+
+@pytest.fixture
+def api():
+    """api(user) → an authenticated DRF test client; api(None) → anonymous."""
+    return api_client_for
+
+
+def subprocess_env(**overrides: str) -> dict[str, str]:
+    """The environment for a child process that shares this test run's database and media."""
+    env = dict(os.environ)
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("postgresql"):
+        env["DATABASE_URL"] = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    env["MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+    env.update(overrides)
+    return env
+
+
+class WorkerProcess:
+    """A real `celery worker` child process."""
+
+    def __init__(self, *, queues: str, env: dict[str, str], log_path: Path, pool: str = "prefork"):
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        command = [
+            sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "--concurrency", "1",
+            "--pool", pool, "--loglevel", "INFO", "--without-mingle", "--without-gossip",
+            "--hostname", f"test-{queues}-{os.getpid()}@%h",
+        ]
+        self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log()}")
+            if b" ready." in self.log_path.read_bytes():
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"worker not ready after {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def start_worker(tmp_path):
+    """start_worker(queues="default", **env) → a ready WorkerProcess, stopped after the test."""
+    workers: list[WorkerProcess] = []
+
+    def start(queues: str = "default", pool: str = "prefork", **env_overrides: str) -> WorkerProcess:
+        worker = WorkerProcess(
+            queues=queues, env=subprocess_env(**env_overrides), pool=pool,
+            log_path=tmp_path / f"worker-{len(workers)}.log",
+        )
+        workers.append(worker)
+        worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
