@@ -28,13 +28,28 @@ KAGGLE_FOLDERS = {
 }
 
 _SKIN_TONES = [(241, 194, 167), (224, 172, 138), (198, 134, 102), (160, 104, 74), (232, 190, 160)]
-Box = tuple[int, int, int, int]
+
+
+def _lighting(rng: random.Random, size: tuple[int, int]) -> Image.Image:
+    """Uneven light, as in a clinic photo: a random gradient plus soft shadows."""
+    angle = rng.random() * math.tau
+    strength = rng.uniform(0.25, 0.6)
+    small = Image.new("L", (16, 12))
+    for y in range(12):
+        for x in range(16):
+            along = (x / 15 - 0.5) * math.cos(angle) + (y / 11 - 0.5) * math.sin(angle)
+            small.putpixel((x, y), int(255 * (1 - strength * (along + 0.5))))
+    for _ in range(rng.randint(1, 3)):
+        cx, cy, r = rng.uniform(0, 16), rng.uniform(0, 12), rng.uniform(2, 6)
+        ImageDraw.Draw(small).ellipse((cx - r, cy - r, cx + r, cy + r), fill=int(255 * (1 - strength)))
+    return small.filter(ImageFilter.GaussianBlur(2)).resize(size, Image.Resampling.BICUBIC)
 
 
 def _skin(rng: random.Random, size: tuple[int, int]) -> Image.Image:
     base = rng.choice(_SKIN_TONES)
     tone = tuple(max(0, min(255, c + rng.randint(-12, 12))) for c in base)
     image = Image.new("RGB", size, tone)
+    image = Image.composite(image, Image.new("RGB", size, tuple(int(c * 0.55) for c in tone)), _lighting(rng, size))
     draw = ImageDraw.Draw(image)
     width, height = size
     # Pores and fine texture.
@@ -45,7 +60,9 @@ def _skin(rng: random.Random, size: tuple[int, int]) -> Image.Image:
     return image
 
 
-def _blob(rng: random.Random, center: tuple[float, float], radius: float, irregularity: float) -> list[tuple[float, float]]:
+def _blob(
+    rng: random.Random, center: tuple[float, float], radius: float, irregularity: float
+) -> list[tuple[float, float]]:
     points = []
     phase = rng.random() * math.tau
     for step in range(36):
@@ -97,8 +114,11 @@ def _bcc(rng, image, draw, size):
     draw.ellipse((center[0] - radius, center[1] - radius, center[0] + radius, center[1] + radius), fill=(238, 200, 205))
     for _ in range(8):
         angle = rng.random() * math.tau
-        draw.line([center, (center[0] + radius * math.cos(angle), center[1] + radius * math.sin(angle))],
-                  fill=(200, 40, 60), width=2)
+        draw.line(
+            [center, (center[0] + radius * math.cos(angle), center[1] + radius * math.sin(angle))],
+            fill=(200, 40, 60),
+            width=2,
+        )
 
 
 def _nevus(rng, image, draw, size):
@@ -125,8 +145,9 @@ def _psoriasis(rng, image, draw, size):
 def _seborrheic(rng, image, draw, size):
     center = _center(rng, size)
     radius = min(size) * rng.uniform(0.14, 0.2)
-    draw.rectangle((center[0] - radius, center[1] - radius * 0.7, center[0] + radius, center[1] + radius * 0.7),
-                   fill=(95, 70, 45))
+    draw.rectangle(
+        (center[0] - radius, center[1] - radius * 0.7, center[0] + radius, center[1] + radius * 0.7), fill=(95, 70, 45)
+    )
     for _ in range(50):
         x = rng.uniform(center[0] - radius, center[0] + radius)
         y = rng.uniform(center[1] - radius * 0.7, center[1] + radius * 0.7)
@@ -137,21 +158,35 @@ def _fungal(rng, image, draw, size):
     center = _center(rng, size)
     radius = min(size) * rng.uniform(0.2, 0.28)
     width = max(4, int(radius * 0.2))
-    draw.ellipse((center[0] - radius, center[1] - radius, center[0] + radius, center[1] + radius),
-                 outline=(190, 60, 60), width=width)
+    draw.ellipse(
+        (center[0] - radius, center[1] - radius, center[0] + radius, center[1] + radius),
+        outline=(190, 60, 60),
+        width=width,
+    )
 
 
 def _viral(rng, image, draw, size):
     for _ in range(rng.randint(6, 14)):
         cx, cy = rng.uniform(0.2, 0.8) * size[0], rng.uniform(0.2, 0.8) * size[1]
         radius = min(size) * rng.uniform(0.02, 0.045)
-        draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=(236, 214, 196), outline=(150, 120, 100))
+        draw.ellipse(
+            (cx - radius, cy - radius, cx + radius, cy + radius), fill=(236, 214, 196), outline=(150, 120, 100)
+        )
         draw.point((cx, cy), fill=(90, 60, 50))
 
 
 _PAINTERS: dict[int, Callable] = {
-    0: _normal, 1: _eczema, 2: _melanoma, 3: _atopic, 4: _bcc, 5: _nevus, 6: _bkl, 7: _psoriasis,
-    8: _seborrheic, 9: _fungal, 10: _viral,
+    0: _normal,
+    1: _eczema,
+    2: _melanoma,
+    3: _atopic,
+    4: _bcc,
+    5: _nevus,
+    6: _bkl,
+    7: _psoriasis,
+    8: _seborrheic,
+    9: _fungal,
+    10: _viral,
 }
 
 
@@ -164,8 +199,13 @@ def draw_lesion(class_index: int, *, seed: int, size: tuple[int, int] = (600, 45
 
 
 def write_demo_dataset(
-    root: Path, *, per_class: int, size: tuple[int, int] = (600, 450), classes: list[int] | None = None,
-    seed: int = 0, quality: int = 88,
+    root: Path,
+    *,
+    per_class: int,
+    size: tuple[int, int] = (600, 450),
+    classes: list[int] | None = None,
+    seed: int = 0,
+    quality: int = 88,
 ) -> list[Path]:
     """Write JPEGs in the Kaggle layout (`root/<n. Class name count>/*.jpg`); returns their paths."""
     paths = []

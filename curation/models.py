@@ -58,6 +58,7 @@ class ImportBatch(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    process = models.CharField(max_length=200, blank=True, help_text="host:pid of the importing process")
     total_files = models.PositiveIntegerField(default=0)
     processed_files = models.PositiveIntegerField(default=0)
     imported = models.PositiveIntegerField(default=0)
@@ -97,7 +98,6 @@ class DuplicateGroup(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    resolved = models.BooleanField(default=False, help_text="a curator kept one image and excluded the rest")
 
     class Meta:
         ordering = ["pk"]
@@ -175,7 +175,11 @@ class Image(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
 
     source_label = models.ForeignKey(
-        LabelClass, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        LabelClass,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
         help_text="class of the folder it was first imported from",
     )
     conflicting_source_labels = models.BooleanField(default=False)

@@ -1,2 +1,20 @@
+from django.urls import path
+
+from curation import views
+
 app_name = "curation"
-urlpatterns = []
+
+urlpatterns = [
+    path("files/images/<int:image_id>/<str:kind>.jpg", views.image_file, name="image-file"),
+    path("curation/", views.images, name="images"),
+    path("curation/imports/new/", views.import_new, name="import-new"),
+    path("curation/imports/<int:batch_id>/", views.import_batch, name="import-batch"),
+    path("curation/imports/<int:batch_id>/status.json", views.import_batch_status, name="import-batch-status"),
+    path("curation/duplicates/", views.duplicates, name="duplicates"),
+    path(
+        "curation/duplicates/<int:group_id>/not-duplicates/",
+        views.duplicate_not_duplicates,
+        name="duplicate-not-duplicates",
+    ),
+    path("curation/duplicates/<int:group_id>/keep/", views.duplicate_keep_one, name="duplicate-keep-one"),
+]

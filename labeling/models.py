@@ -43,9 +43,7 @@ class Review(models.Model):
                 condition=(Q(label__isnull=False) & Q(reason="")) | (Q(label__isnull=True) & ~Q(reason="")),
                 name="review_label_xor_reason",
             ),
-            models.CheckConstraint(
-                condition=~Q(reason="other") | ~Q(comment=""), name="review_other_needs_comment"
-            ),
+            models.CheckConstraint(condition=~Q(reason="other") | ~Q(comment=""), name="review_other_needs_comment"),
         ]
         indexes = [models.Index(fields=["reader", "created_at"], name="review_reader_time_idx")]
 
@@ -72,6 +70,20 @@ class ReviewLease(models.Model):
 
     def __str__(self) -> str:
         return f"Lease of image {self.image_id} by {self.reader_id} until {self.expires_at:%H:%M:%S}"
+
+
+class ReviewSkip(models.Model):
+    """A reader passed on an image; it stays out of their queue for a while."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    skipped_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["reader", "skipped_at"], name="review_skip_reader_idx")]
+
+    def __str__(self) -> str:
+        return f"Image {self.image_id} skipped by {self.reader_id}"
 
 
 class Adjudication(models.Model):

@@ -28,6 +28,12 @@ def make_user(username: str, *roles: str):
     return user
 
 
+@pytest.fixture(autouse=True)
+def _isolated_media(settings, tmp_path_factory):
+    """Each test stores files in a media folder of its own."""
+    settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+
+
 @pytest.fixture
 def reviewer(db):
     return make_user("reviewer1", Role.REVIEWER)
@@ -90,9 +96,24 @@ class WorkerProcess:
         self.log_path = log_path
         self._log = log_path.open("wb")
         command = [
-            sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "--concurrency", "1",
-            "--pool", pool, "--loglevel", "INFO", "--without-mingle", "--without-gossip",
-            "--hostname", f"test-{queues}-{os.getpid()}@%h",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            queues,
+            "--concurrency",
+            "1",
+            "--pool",
+            pool,
+            "--loglevel",
+            "INFO",
+            "--without-mingle",
+            "--without-gossip",
+            "--hostname",
+            f"test-{queues}-{os.getpid()}@%h",
         ]
         self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
@@ -127,7 +148,9 @@ def start_worker(tmp_path):
 
     def start(queues: str = "default", pool: str = "prefork", **env_overrides: str) -> WorkerProcess:
         worker = WorkerProcess(
-            queues=queues, env=subprocess_env(**env_overrides), pool=pool,
+            queues=queues,
+            env=subprocess_env(**env_overrides),
+            pool=pool,
             log_path=tmp_path / f"worker-{len(workers)}.log",
         )
         workers.append(worker)

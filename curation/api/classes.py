@@ -4,7 +4,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import HasAnyRole
-from curation.selectors import label_class_list
+from curation.selectors.classes import label_class_list
 
 
 class LabelClassListApi(APIView):
@@ -21,5 +21,11 @@ class LabelClassListApi(APIView):
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request):
         classes = label_class_list()
-        return Response({"count": len(classes), "next": None, "previous": None,
-                         "results": self.OutputSerializer(classes, many=True).data})
+        return Response(
+            {
+                "count": len(classes),
+                "next": None,
+                "previous": None,
+                "results": self.OutputSerializer(classes, many=True).data,
+            }
+        )

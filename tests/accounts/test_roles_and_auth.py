@@ -27,8 +27,9 @@ def test_add_user_creates_a_user_with_each_role(role, client):
 def test_add_user_updates_an_existing_user_and_keeps_other_roles():
     call_command("add_user", "dr-x", "--role", "reviewer", "--password", PASSWORD, stdout=io.StringIO())
 
-    call_command("add_user", "dr-x", "--role", "adjudicator", "--password", "another long pass phrase",
-                 stdout=io.StringIO())
+    call_command(
+        "add_user", "dr-x", "--role", "adjudicator", "--password", "another long pass phrase", stdout=io.StringIO()
+    )
 
     user = get_user_model().objects.get(username="dr-x")
     assert sorted(user.groups.values_list("name", flat=True)) == ["adjudicator", "reviewer"]
@@ -64,8 +65,17 @@ def test_classes_api_lists_the_eleven_classes_in_index_order(api, reviewer):
     results = response.json()["results"]
     assert [c["index"] for c in results] == list(range(11))
     assert [c["code"] for c in results] == [
-        "normal_skin", "eczema", "melanoma", "atopic_dermatitis", "bcc", "melanocytic_nevi", "bkl",
-        "psoriasis_lichen_planus", "seborrheic_keratoses", "fungal_infections", "viral_infections",
+        "normal_skin",
+        "eczema",
+        "melanoma",
+        "atopic_dermatitis",
+        "bcc",
+        "melanocytic_nevi",
+        "bkl",
+        "psoriasis_lichen_planus",
+        "seborrheic_keratoses",
+        "fungal_infections",
+        "viral_infections",
     ]
     assert "1. Eczema 1677" in results[1]["aliases"]
     assert "10. Warts Molluscum and other Viral Infections - 2103" in results[10]["aliases"]

@@ -9,9 +9,12 @@ from config.celery_app import app as project_app
 
 
 def client_app(broker_url: str, result_backend: str, transport_options: dict) -> Celery:
-    app = Celery("test-client", broker=broker_url, backend=result_backend)
+    # Not the current app: shared tasks of later tests must keep using the project app.
+    app = Celery("test-client", broker=broker_url, backend=result_backend, set_as_current=False)
     app.conf.update(
-        broker_transport_options=transport_options, task_serializer="json", accept_content=["json"],
+        broker_transport_options=transport_options,
+        task_serializer="json",
+        accept_content=["json"],
         result_serializer="json",
     )
     return app
@@ -25,8 +28,10 @@ def test_worker_runs_a_project_task_through_the_filesystem_broker(start_worker, 
     broker_dir = tmp_path / "broker"
     worker = start_worker(queues="default", CELERY_BROKER_URL="filesystem://", CELERY_BROKER_DIR=str(broker_dir))
     options = {
-        "data_folder_in": str(broker_dir / "queue"), "data_folder_out": str(broker_dir / "queue"),
-        "control_folder": str(broker_dir / "control"), "store_processed": False,
+        "data_folder_in": str(broker_dir / "queue"),
+        "data_folder_out": str(broker_dir / "queue"),
+        "control_folder": str(broker_dir / "control"),
+        "store_processed": False,
     }
     app = client_app("filesystem://", f"file://{broker_dir / 'results'}", options)
 

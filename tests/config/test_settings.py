@@ -40,9 +40,12 @@ def test_no_environment_means_sqlite_and_filesystem_broker_under_var(tmp_path):
 
 def test_environment_switches_to_postgresql_and_redis(tmp_path):
     result = run_python(
-        PRINT_SETTINGS, "config.settings.development",
-        DATABASE_URL="postgres://u:p@db.example:5433/dermcurate", CELERY_BROKER_URL="redis://cache.example:6379/0",
-        MEDIA_ROOT=str(tmp_path / "m"), DERMCURATE_VAR_DIR=str(tmp_path),
+        PRINT_SETTINGS,
+        "config.settings.development",
+        DATABASE_URL="postgres://u:p@db.example:5433/dermcurate",
+        CELERY_BROKER_URL="redis://cache.example:6379/0",
+        MEDIA_ROOT=str(tmp_path / "m"),
+        DERMCURATE_VAR_DIR=str(tmp_path),
     )
 
     assert result.returncode == 0, result.stderr
@@ -72,11 +75,15 @@ def test_production_check_deploy_is_clean(tmp_path):
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.production",
         DJANGO_SECRET_KEY="a-long-random-production-key-for-this-test-only-1234567890",
-        DJANGO_ALLOWED_HOSTS="derm.example.org", DERMCURATE_VAR_DIR=str(tmp_path),
+        DJANGO_ALLOWED_HOSTS="derm.example.org",
+        DERMCURATE_VAR_DIR=str(tmp_path),
     )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
@@ -86,8 +93,10 @@ def test_production_check_deploy_is_clean(tmp_path):
 def test_migrations_match_the_models():
     result = subprocess.run(
         [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
-        cwd=REPO_ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
-        capture_output=True, text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
+        capture_output=True,
+        text=True,
     )
 
     assert result.returncode == 0, result.stdout + result.stderr

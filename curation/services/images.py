@@ -1,0 +1,66 @@
+"""The curated state of an image: labeled, excluded, disputed — always audited."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from curation.models import ExclusionReason, Image, LabelClass
+from curation.signals import audit_event
+
+
+def image_state(image: Image) -> dict:
+    return {
+        "status": image.status,
+        "label": image.label.code if image.label_id else None,
+        "exclusion_reason": image.exclusion_reason,
+    }
+
+
+def _save_state(*, image: Image, actor, action: str, before: dict, note: str = "") -> Image:
+    image.save(update_fields=["status", "label", "exclusion_reason", "exclusion_comment", "decided_at"])
+    after = image_state(image)
+    if note:
+        after["note"] = note
+    audit_event.send(
+        sender=Image, actor=actor, action=action, image=image, target=f"image:{image.pk}", before=before, after=after
+    )
+    return image
+
+
+@transaction.atomic
+def image_set_label(*, image: Image, label: LabelClass, actor, action: str, note: str = "") -> Image:
+    """Give an image its final class (consensus, adjudication, trusted source, curator override)."""
+    before = image_state(image)
+    image.status = Image.Status.LABELED
+    image.label = label
+    image.exclusion_reason = ""
+    image.exclusion_comment = ""
+    image.decided_at = timezone.now()
+    return _save_state(image=image, actor=actor, action=action, before=before, note=note)
+
+
+@transaction.atomic
+def image_exclude(*, image: Image, reason: str, actor, action: str, comment: str = "") -> Image:
+    """Leave an image out of every future snapshot, with the reason."""
+    if reason not in ExclusionReason.values:
+        raise ValidationError(f"Unknown exclusion reason {reason!r}. Known: {', '.join(ExclusionReason.values)}.")
+    if reason == ExclusionReason.OTHER and not comment.strip():
+        raise ValidationError("The reason 'other' needs a comment.")
+    before = image_state(image)
+    image.status = Image.Status.EXCLUDED
+    image.label = None
+    image.exclusion_reason = reason
+    image.exclusion_comment = comment.strip()
+    image.decided_at = timezone.now()
+    return _save_state(image=image, actor=actor, action=action, before=before)
+
+
+@transaction.atomic
+def image_mark_disputed(*, image: Image, actor, action: str = "disputed") -> Image:
+    before = image_state(image)
+    image.status = Image.Status.DISPUTED
+    image.label = None
+    image.exclusion_reason = ""
+    image.exclusion_comment = ""
+    image.decided_at = None
+    return _save_state(image=image, actor=actor, action=action, before=before)

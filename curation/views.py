@@ -1,0 +1,185 @@
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotModified, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.authentication import request_user
+from accounts.permissions import role_required
+from accounts.redirects import safe_next
+from accounts.roles import IMAGE_VIEWER_ROLES, Role
+from accounts.selectors import user_has_role
+from curation.models import DuplicateGroup, Image, ImportBatch, LabelClass, Source
+from curation.selectors.duplicates import duplicate_group_list
+from curation.selectors.images import (
+    image_counts_per_class,
+    image_counts_per_status,
+    image_list,
+    import_batch_list,
+)
+from curation.services.duplicates import duplicate_group_keep_one, duplicate_group_mark_not_duplicates
+from curation.services.imports import import_batch_request
+
+# Image files are named by their content, which never changes.
+IMMUTABLE_CACHE = "private, max-age=31536000, immutable"
+
+
+@require_GET
+def image_file(request, image_id: int, kind: str):
+    """The sanitized image or its thumbnail, to signed-in users with a role (session or token).
+
+    Originals are never served: they may carry EXIF and GPS metadata.
+    """
+    user = request_user(request)
+    if user is None:
+        return HttpResponse("Sign in to see images.", status=401, content_type="text/plain")
+    if not user_has_role(user, *IMAGE_VIEWER_ROLES):
+        return HttpResponse("Your account has no role that may see images.", status=403, content_type="text/plain")
+    fields = {"image": "sanitized", "thumbnail": "thumbnail"}
+    if kind not in fields:
+        raise Http404("No such image file.")
+    image = get_object_or_404(Image.objects.only("sha256", fields[kind]), pk=image_id)
+    etag = f'"{image.sha256}-{kind}"'
+    if request.headers.get("If-None-Match") == etag:
+        response = HttpResponseNotModified()
+    else:
+        name = getattr(image, fields[kind]).name
+        try:
+            handle = default_storage.open(name, "rb")
+        except FileNotFoundError as error:
+            raise Http404("The image file is missing from storage.") from error
+        response = FileResponse(handle, content_type="image/jpeg")
+        response["Content-Disposition"] = f'inline; filename="{image.sha256[:16]}-{kind}.jpg"'
+    response["ETag"] = etag
+    response["Cache-Control"] = IMMUTABLE_CACHE
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _bool_param(value: str | None) -> bool | None:
+    return {"1": True, "yes": True, "true": True, "0": False, "no": False, "false": False}.get((value or "").lower())
+
+
+@role_required(Role.CURATOR)
+@require_GET
+def images(request):
+    filters = {
+        "label": request.GET.get("label") or None,
+        "status": request.GET.get("status") if request.GET.get("status") in Image.Status.values else None,
+        "source": request.GET.get("source") or None,
+        "conflicts": _bool_param(request.GET.get("conflicts")),
+    }
+    page = Paginator(image_list(**filters), 60).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "curation/images.html",
+        {
+            "page": page,
+            "filters": filters,
+            "query": query.urlencode(),
+            "classes": LabelClass.objects.order_by("index"),
+            "sources": Source.objects.order_by("name"),
+            "statuses": Image.Status.values,
+            "counts": image_counts_per_class(),
+            "status_counts": image_counts_per_status(),
+            "batches": import_batch_list()[:10],
+        },
+    )
+
+
+@role_required(Role.CURATOR)
+@require_http_methods(["GET", "POST"])
+def import_new(request):
+    if request.method == "POST":
+        upload = request.FILES.get("zip")
+        try:
+            if upload is None:
+                raise ValidationError("Choose a zip file to upload.")
+            batch = import_batch_request(
+                upload=upload,
+                source_name=request.POST.get("source", ""),
+                trusted=request.POST.get("trusted") == "on",
+                created_by=request.user,
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, f"Import #{batch.pk} is queued.")
+            return redirect("curation:import-batch", batch_id=batch.pk)
+    return render(request, "curation/import_new.html", {"sources": Source.objects.order_by("name")})
+
+
+@role_required(Role.CURATOR)
+@require_GET
+def import_batch(request, batch_id: int):
+    batch = get_object_or_404(import_batch_list(), pk=batch_id)
+    return render(
+        request,
+        "curation/import_batch.html",
+        {
+            "batch": batch,
+            "rejected": batch.rejected_files.all()[:1000],
+        },
+    )
+
+
+@role_required(Role.CURATOR)
+@require_GET
+def import_batch_status(request, batch_id: int):
+    batch = get_object_or_404(ImportBatch, pk=batch_id)
+    return JsonResponse(
+        {
+            "status": batch.status,
+            "total_files": batch.total_files,
+            "processed_files": batch.processed_files,
+            "imported": batch.imported,
+            "already_present": batch.already_present,
+            "duplicates_exact": batch.duplicates_exact,
+            "rejected": batch.rejected_count,
+            "error": batch.error,
+            "seconds": batch.seconds,
+            "progress": round(batch.progress, 4),
+        }
+    )
+
+
+@role_required(Role.CURATOR)
+@require_GET
+def duplicates(request):
+    show = request.GET.get("show", "open")
+    page = Paginator(duplicate_group_list(open_only=show == "open"), 20).get_page(request.GET.get("page"))
+    return render(request, "curation/duplicates.html", {"page": page, "show": show})
+
+
+@role_required(Role.CURATOR)
+@require_POST
+def duplicate_not_duplicates(request, group_id: int):
+    group = get_object_or_404(DuplicateGroup, pk=group_id)
+    image = get_object_or_404(Image, pk=request.POST["image"]) if request.POST.get("image") else None
+    try:
+        pairs = duplicate_group_mark_not_duplicates(group=group, actor=request.user, image=image)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        who = f"Image {image.pk}" if image else f"Group #{group.pk}"
+        messages.success(request, f"{who}: marked not duplicates ({pairs} pairs); the groups were recomputed.")
+    return redirect(safe_next(request, reverse("curation:duplicates")))
+
+
+@role_required(Role.CURATOR)
+@require_POST
+def duplicate_keep_one(request, group_id: int):
+    group = get_object_or_404(DuplicateGroup, pk=group_id)
+    keep = get_object_or_404(Image, pk=request.POST.get("keep"))
+    try:
+        excluded = duplicate_group_keep_one(group=group, keep=keep, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Group #{group.pk}: kept image {keep.pk}, excluded {len(excluded)} as duplicates.")
+    return redirect(safe_next(request, reverse("curation:duplicates")))

@@ -1,0 +1,93 @@
+"""The review queue: each reader gets images they have not reviewed, that still
+need reviews, and that no one else holds. Holds are leases that expire."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from curation.models import Image
+from labeling.models import Review, ReviewLease, ReviewSkip
+
+QUEUE_ORDERS = {"random": ("random_key", "pk"), "oldest": ("pk",)}
+
+
+def _queue_order() -> tuple[str, ...]:
+    return QUEUE_ORDERS.get(settings.DERMCURATE_QUEUE_ORDER, QUEUE_ORDERS["random"])
+
+
+def reviewable_images(*, reader):
+    """Images the reader may take next: pending, not reviewed by them, not held by another
+    reader, not skipped by them lately."""
+    now = timezone.now()
+    skipped_since = now - timedelta(seconds=settings.DERMCURATE_SKIP_SECONDS)
+    return Image.objects.pending().filter(
+        ~Exists(Review.objects.filter(image=OuterRef("pk"), reader=reader, retracted_at__isnull=True)),
+        ~Exists(ReviewLease.objects.filter(image=OuterRef("pk"), expires_at__gt=now).exclude(reader=reader)),
+        ~Exists(ReviewSkip.objects.filter(image=OuterRef("pk"), reader=reader, skipped_at__gt=skipped_since)),
+    )
+
+
+def review_queue_next(*, reader, count: int = 1) -> list[ReviewLease]:
+    """Lease up to `count` images to the reader (the ones they already hold first) and return the leases.
+
+    Two readers asking at the same moment never get the same image: rows are
+    locked with SKIP LOCKED on PostgreSQL, and the lease is unique per image.
+    """
+    count = max(1, min(count, 10))
+    now = timezone.now()
+    expires = now + timedelta(seconds=settings.DERMCURATE_LEASE_SECONDS)
+    held = list(
+        ReviewLease.objects.filter(reader=reader, expires_at__gt=now, image__in=reviewable_images(reader=reader))
+        .select_related("image")
+        .order_by("leased_at", "pk")[:count]
+    )
+    for lease in held:
+        lease.expires_at = expires
+    ReviewLease.objects.bulk_update(held, ["expires_at"])
+    missing = count - len(held)
+    if missing <= 0:
+        return held
+    with transaction.atomic():
+        candidates = list(
+            reviewable_images(reader=reader)
+            .exclude(pk__in=[lease.image_id for lease in held])
+            .order_by(*_queue_order())
+            .select_for_update(skip_locked=True, of=("self",))[: missing * 3]
+        )
+        for image in candidates:
+            if missing == 0:
+                break
+            lease = _lease(image=image, reader=reader, now=now, expires=expires)
+            if lease is not None:
+                held.append(lease)
+                missing -= 1
+    return held
+
+
+def _lease(*, image: Image, reader, now, expires) -> ReviewLease | None:
+    # The image's old lease (expired, or this reader's) is replaced.
+    ReviewLease.objects.filter(image=image).filter(Q(expires_at__lte=now) | Q(reader=reader)).delete()
+    try:
+        with transaction.atomic():
+            return ReviewLease.objects.create(image=image, reader=reader, expires_at=expires)
+    except IntegrityError:
+        return None  # another reader's fresh lease
+
+
+def review_lease_release(*, reader, image_id: int, skip: bool = True) -> None:
+    """Give the image back to the queue; a skipped image stays out of this reader's queue for a while."""
+    with transaction.atomic():
+        ReviewLease.objects.filter(image_id=image_id, reader=reader).delete()
+        if skip:
+            ReviewSkip.objects.create(image_id=image_id, reader=reader)
+
+
+def review_lease_take(*, reader, image: Image) -> ReviewLease | None:
+    """Hold one given image for the reader (after an undo, the image comes back to them)."""
+    now = timezone.now()
+    return _lease(
+        image=image, reader=reader, now=now, expires=now + timedelta(seconds=settings.DERMCURATE_LEASE_SECONDS)
+    )
