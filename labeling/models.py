@@ -4,8 +4,9 @@ from django.db.models import Q
 
 from curation.models import CANNOT_JUDGE_REASONS, Image, LabelClass
 
+# The exclusion reasons a reader may give (a duplicate is a curator's call).
 CannotJudgeReason = models.TextChoices(
-    "CannotJudgeReason", [(reason.value, reason.label) for reason in CANNOT_JUDGE_REASONS]
+    "CannotJudgeReason", [(reason.name, (reason.value, reason.label)) for reason in CANNOT_JUDGE_REASONS]
 )
 
 

@@ -1,2 +1,12 @@
+from django.urls import path
+
+from labeling import views
+
 app_name = "labeling"
-urlpatterns = []
+
+urlpatterns = [
+    path("review/", views.review, name="review"),
+    path("adjudicate/", views.adjudicate, name="adjudicate"),
+    path("adjudicate/<int:image_id>/", views.adjudicate_image, name="adjudicate-image"),
+    path("curation/agreement/", views.agreement, name="agreement"),
+]

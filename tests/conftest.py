@@ -1,5 +1,6 @@
 """Fixtures shared by every test: users per role, API clients, real workers."""
 
+import importlib
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts.roles import Role
 from accounts.services import user_create_or_update
+from tests.factories import ImageFactory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
@@ -26,6 +28,24 @@ def make_user(username: str, *roles: str):
 
         user = get_user_model().objects.create_user(username=username, password=PASSWORD)
     return user
+
+
+def _run_data_migration(module: str, function: str) -> None:
+    from django.apps import apps
+
+    getattr(importlib.import_module(module), function)(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    """Transactional tests end by emptying every table, data migrations included;
+    the next one gets the label classes and roles back."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not marker.kwargs.get("transaction"):
+        return
+    request.getfixturevalue("transactional_db")
+    _run_data_migration("accounts.migrations.0001_roles", "create_roles")
+    _run_data_migration("curation.migrations.0002_label_classes", "create_label_classes")
 
 
 @pytest.fixture(autouse=True)
@@ -64,6 +84,11 @@ def no_role_user(db):
     return make_user("nobody")
 
 
+@pytest.fixture
+def image_factory(db):
+    return ImageFactory
+
+
 def api_client_for(user) -> APIClient:
     client = APIClient()
     if user is not None:
@@ -79,7 +104,7 @@ def api():
 
 def subprocess_env(**overrides: str) -> dict[str, str]:
     """The environment for a child process that shares this test run's database and media."""
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     db = settings.DATABASES["default"]
     if db["ENGINE"].endswith("postgresql"):
         env["DATABASE_URL"] = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"

@@ -174,9 +174,10 @@ DERMCURATE_REVEAL_SOURCE_LABEL = env.bool("DERMCURATE_REVEAL_SOURCE_LABEL", defa
 DERMCURATE_MAX_IMAGE_PIXELS = env.int("DERMCURATE_MAX_IMAGE_PIXELS", default=50_000_000)
 DERMCURATE_SANITIZED_MAX_SIDE = env.int("DERMCURATE_SANITIZED_MAX_SIDE", default=1024)
 DERMCURATE_THUMBNAIL_MAX_SIDE = env.int("DERMCURATE_THUMBNAIL_MAX_SIDE", default=256)
-DERMCURATE_NEAR_DUPLICATE_THRESHOLD = env.int("DERMCURATE_NEAR_DUPLICATE_THRESHOLD", default=8)
-# A near-duplicate pair must also have dHashes this close (unset: pHash alone decides).
-DERMCURATE_DHASH_CONFIRM_THRESHOLD = env.int("DERMCURATE_DHASH_CONFIRM_THRESHOLD", default=None)
+# Near duplicates: pHashes at most this many bits apart, confirmed by dHashes at most
+# DERMCURATE_DHASH_CONFIRM_THRESHOLD bits apart (-1: pHash alone). See README and bench/phash_threshold.py.
+DERMCURATE_NEAR_DUPLICATE_THRESHOLD = env.int("DERMCURATE_NEAR_DUPLICATE_THRESHOLD", default=10)
+DERMCURATE_DHASH_CONFIRM_THRESHOLD = env.int("DERMCURATE_DHASH_CONFIRM_THRESHOLD", default=12)
 # Rows committed together by an import (also how much a killed import redoes).
 DERMCURATE_IMPORT_CHUNK_SIZE = env.int("DERMCURATE_IMPORT_CHUNK_SIZE", default=200)
 DERMCURATE_IMPORT_WORKERS = env.int("DERMCURATE_IMPORT_WORKERS", default=0)  # 0: one per core

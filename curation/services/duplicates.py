@@ -52,6 +52,8 @@ def duplicates_refresh(*, threshold: int | None = None) -> DuplicateRefreshResul
             for low, high in NotDuplicateDecision.objects.values_list("image_low_id", "image_high_id")
         }
         confirm_threshold = settings.DERMCURATE_DHASH_CONFIRM_THRESHOLD
+        if confirm_threshold is not None and confirm_threshold < 0:
+            confirm_threshold = None
         groups = dedup.duplicate_groups(
             np.fromiter((row[1] for row in rows), dtype=np.int64, count=len(rows)),
             threshold,

@@ -55,7 +55,7 @@ def review_queue_next(*, reader, count: int = 1) -> list[ReviewLease]:
             reviewable_images(reader=reader)
             .exclude(pk__in=[lease.image_id for lease in held])
             .order_by(*_queue_order())
-            .select_for_update(skip_locked=True, of=("self",))[: missing * 3]
+            .select_for_update(skip_locked=True, of=("self",))[:missing]
         )
         for image in candidates:
             if missing == 0:

@@ -74,6 +74,7 @@ def test_large_clustered_input_agrees_between_methods():
 def test_tiny_work_blocks_still_find_every_pair(monkeypatch, method):
     # Blocks of a few dozen elements force every slicing path, including a bucket larger than a block.
     monkeypatch.setattr(dedup, "_BLOCK_WORK", 48)
+    monkeypatch.setattr(dedup, "_BRUTE_TILE", (8, 40))
     values = np.concatenate([np.full(300, 12345, dtype=np.uint64), clustered_hashes(700, seed=3)])
     found = near_duplicate_pairs(values, 6, method=method)
     assert len(found) > 300 * 299 // 2

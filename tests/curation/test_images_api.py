@@ -162,7 +162,7 @@ def test_upload_page_refuses_a_file_that_is_not_a_zip(client, curator):
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_uploaded_zip_is_imported_by_a_worker_with_progress(client, curator, start_worker, tmp_path):
     worker = start_worker(queues="default")
     archive = write_zip(

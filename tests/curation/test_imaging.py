@@ -2,9 +2,13 @@
 
 import hashlib
 import io
+import os
 import pickle
 import struct
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import imagehash
 import numpy as np
@@ -405,3 +409,17 @@ def test_results_and_rejections_survive_a_process_pool_round_trip():
     assert pickle.loads(pickle.dumps(result)) == result  # noqa: S301
     rejection = pickle.loads(pickle.dumps(ImageRejected("empty file (0 bytes)")))  # noqa: S301
     assert rejection.reason == "empty file (0 bytes)"
+
+
+def test_imaging_and_dedup_load_no_django():
+    # Import workers run these modules in a process pool; Django in every worker would cost startup time.
+    code = (
+        "import sys, curation.imaging, curation.dedup; "
+        "print(sorted(name for name in sys.modules if name.split('.')[0] in ('django', 'rest_framework', 'celery')))"
+    )
+    repo_root = Path(__file__).resolve().parents[2]
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    output = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo_root, env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert output.strip() == "[]"

@@ -289,7 +289,7 @@ def test_a_failure_while_writing_rows_leaves_no_orphan_files(tmp_path, monkeypat
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_killed_import_leaves_nothing_half_written_and_can_be_rerun_to_completion(tmp_path):
     write_demo_dataset(tmp_path / "set", per_class=40, size=(300, 225), classes=[1, 2, 5])
     command = [sys.executable, "manage.py", "import_images", str(tmp_path / "set"), "--source", "k", "--workers", "1"]

@@ -1,0 +1,16 @@
+from django.db.models import Prefetch, QuerySet
+
+from curation.models import Image, ImageSource
+from labeling.models import Review
+
+
+def disputed_images() -> QuerySet[Image]:
+    return Image.objects.disputed().order_by("decided_at", "pk")
+
+
+def disputed_image_detail() -> QuerySet[Image]:
+    """An image with every review (retracted ones too, marked) and its source labels."""
+    return Image.objects.select_related("source_label").prefetch_related(
+        Prefetch("reviews", queryset=Review.objects.select_related("reader", "label").order_by("created_at")),
+        Prefetch("provenance", queryset=ImageSource.objects.select_related("source", "source_label")),
+    )
