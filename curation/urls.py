@@ -17,4 +17,7 @@ urlpatterns = [
         name="duplicate-not-duplicates",
     ),
     path("curation/duplicates/<int:group_id>/keep/", views.duplicate_keep_one, name="duplicate-keep-one"),
+    path("snapshots/", views.snapshots, name="snapshots"),
+    path("snapshots/<int:snapshot_id>/", views.snapshot, name="snapshot"),
+    path("snapshots/<int:snapshot_id>/diff/<int:other_id>/", views.snapshot_diff_page, name="snapshot-diff"),
 ]

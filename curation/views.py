@@ -12,7 +12,7 @@ from accounts.permissions import role_required
 from accounts.redirects import safe_next
 from accounts.roles import IMAGE_VIEWER_ROLES, Role
 from accounts.selectors import user_has_role
-from curation.models import DuplicateGroup, Image, ImportBatch, LabelClass, Source
+from curation.models import DuplicateGroup, Image, ImportBatch, LabelClass, Snapshot, Source
 from curation.selectors.duplicates import duplicate_group_list
 from curation.selectors.images import (
     image_counts_per_class,
@@ -20,8 +20,10 @@ from curation.selectors.images import (
     image_list,
     import_batch_list,
 )
+from curation.selectors.snapshots import snapshot_diff, snapshot_leakage_now, snapshot_list, snapshot_stale_items
 from curation.services.duplicates import duplicate_group_keep_one, duplicate_group_mark_not_duplicates
 from curation.services.imports import import_batch_request
+from curation.services.snapshots import snapshot_create
 
 # Image files are named by their content, which never changes.
 IMMUTABLE_CACHE = "private, max-age=31536000, immutable"
@@ -183,3 +185,73 @@ def duplicate_keep_one(request, group_id: int):
     else:
         messages.success(request, f"Group #{group.pk}: kept image {keep.pk}, excluded {len(excluded)} as duplicates.")
     return redirect(safe_next(request, reverse("curation:duplicates")))
+
+
+@role_required(Role.CURATOR)
+@require_http_methods(["GET", "POST"])
+def snapshots(request):
+    if request.method == "POST":
+        try:
+            ratios = [float(request.POST.get(f"ratio_{split}", "")) for split in ("train", "val", "test")]
+            cap = request.POST.get("cap_per_class", "").strip()
+            snapshot = snapshot_create(
+                name=request.POST.get("name", ""),
+                seed=int(request.POST.get("seed") or 0),
+                ratios=ratios,
+                classes=request.POST.getlist("classes") or None,
+                cap_per_class=int(cap) if cap else None,
+                created_by=request.user,
+            )
+        except ValueError:
+            messages.error(request, "Seed, ratios and cap must be numbers.")
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, f"Snapshot {snapshot.name!r} frozen with {snapshot.item_count} images.")
+            return redirect("curation:snapshot", snapshot_id=snapshot.pk)
+    return render(
+        request,
+        "curation/snapshots.html",
+        {
+            "snapshots": snapshot_list(),
+            "classes": LabelClass.objects.order_by("index"),
+            "labeled": Image.objects.labeled().count(),
+        },
+    )
+
+
+@role_required(Role.CURATOR)
+@require_GET
+def snapshot(request, snapshot_id: int):
+    frozen = get_object_or_404(snapshot_list(), pk=snapshot_id)
+    classes = {label.code: label for label in LabelClass.objects.all()}
+    per_class = [{"label": classes[code], **counts} for code, counts in frozen.stats.get("per_class", {}).items()]
+    return render(
+        request,
+        "curation/snapshot.html",
+        {
+            "snapshot": frozen,
+            "per_class": per_class,
+            "stale": snapshot_stale_items(frozen)[:200],
+            "stale_count": snapshot_stale_items(frozen).count(),
+            "leakage_now": snapshot_leakage_now(frozen),
+            "others": snapshot_list().exclude(pk=frozen.pk),
+            "splits": ("train", "val", "test", "all"),
+        },
+    )
+
+
+@role_required(Role.CURATOR)
+@require_GET
+def snapshot_diff_page(request, snapshot_id: int, other_id: int):
+    base = get_object_or_404(Snapshot, pk=snapshot_id)
+    other = get_object_or_404(Snapshot, pk=other_id)
+    return render(
+        request,
+        "curation/snapshot_diff.html",
+        {
+            "base": base,
+            "other": other,
+            "diff": snapshot_diff(base, other),
+        },
+    )

@@ -1,0 +1,231 @@
+"""Freeze the curated state into an immutable snapshot with leakage-free, stable splits.
+
+Split assignment, in this order of priority:
+1. group-aware: a duplicate group is one unit and lies wholly in one split;
+2. stable: an image keeps the split it had in earlier snapshots (only images new
+   to the lineage are assigned), so a test image never becomes a training image;
+3. stratified per class to the ratios, deterministic for a given seed.
+"""
+
+import hashlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from curation.models import Image, LabelClass, Snapshot, SnapshotItem, Split
+
+SPLITS = (Split.TRAIN, Split.VAL, Split.TEST)
+# When a group's members come from different earlier splits, the group goes to the
+# most protected one: an image that was ever evaluated on stays out of training.
+SPLIT_PRIORITY = {Split.TEST: 0, Split.VAL: 1, Split.TRAIN: 2}
+INSERT_BATCH = 5000
+
+
+@dataclass
+class _Unit:
+    """One duplicate group (or one lone image): it moves between splits as a whole."""
+
+    key: str
+    images: list[tuple[int, str, int]] = field(default_factory=list)  # (image id, sha256, label id)
+    split: str | None = None
+
+    @property
+    def label_id(self) -> int:
+        return Counter(label for _, _, label in self.images).most_common(1)[0][0]
+
+
+def _validate(*, name: str, ratios: list[float], classes: list[str] | None, cap_per_class: int | None) -> None:
+    if not name.strip():
+        raise ValidationError("A snapshot needs a name.")
+    if Snapshot.objects.filter(name=name.strip()).exists():
+        raise ValidationError(f"A snapshot named {name.strip()!r} exists already; snapshots never change.")
+    if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1) > 1e-6 or ratios[0] <= 0:
+        raise ValidationError(
+            f"Ratios must be three non-negative numbers for train, val and test that sum to 1, "
+            f"with train above 0; got {ratios}."
+        )
+    if classes:
+        known = set(LabelClass.objects.values_list("code", flat=True))
+        unknown = sorted(set(classes) - known)
+        if unknown:
+            raise ValidationError(f"Unknown class codes: {', '.join(unknown)}. Known: {', '.join(sorted(known))}.")
+    if cap_per_class is not None and cap_per_class < 1:
+        raise ValidationError("The cap per class must be at least 1.")
+
+
+def _seeded_order(seed: int, text: str) -> str:
+    return hashlib.sha256(f"{seed}:{text}".encode()).hexdigest()
+
+
+def _previous_splits(image_ids: list[int]) -> dict[int, str]:
+    """The split each image had in earlier snapshots (test wins should they ever disagree)."""
+    previous: dict[int, str] = {}
+    rows = SnapshotItem.objects.filter(image_id__in=image_ids).values_list("image_id", "split").distinct()
+    for image_id, split in rows.iterator(chunk_size=10_000):
+        if image_id not in previous or SPLIT_PRIORITY[split] < SPLIT_PRIORITY[previous[image_id]]:
+            previous[image_id] = split
+    return previous
+
+
+def _select_images(*, classes: list[str] | None, cap_per_class: int | None, seed: int) -> list[tuple]:
+    """(id, sha256, label id, duplicate group id) of the labeled images that go in."""
+    images = Image.objects.labeled()
+    if classes:
+        images = images.filter(label__code__in=classes)
+    rows = list(images.order_by("pk").values_list("pk", "sha256", "label_id", "duplicate_group_id"))
+    if cap_per_class is None:
+        return rows
+    # Down-sample a dominant class: images already in the lineage first (they keep
+    # their place), then a seeded random order.
+    seen_before = set(SnapshotItem.objects.filter(image_id__in=[r[0] for r in rows]).values_list("image_id", flat=True))
+    per_class: dict[int, list[tuple]] = defaultdict(list)
+    for row in rows:
+        per_class[row[2]].append(row)
+    kept = []
+    for class_rows in per_class.values():
+        class_rows.sort(key=lambda r: (r[0] not in seen_before, _seeded_order(seed, r[1])))
+        kept.extend(class_rows[:cap_per_class])
+    return sorted(kept)
+
+
+def _units(rows: list[tuple]) -> list[_Unit]:
+    units: dict[str, _Unit] = {}
+    for image_id, sha256, label_id, group_id in rows:
+        key = f"group:{group_id}" if group_id is not None else f"image:{sha256}"
+        units.setdefault(key, _Unit(key=key)).images.append((image_id, sha256, label_id))
+    return list(units.values())
+
+
+def _assign_splits(units: list[_Unit], *, ratios: list[float], seed: int) -> None:
+    previous = _previous_splits([image_id for unit in units for image_id, _, _ in unit.images])
+    counts: dict[int, Counter] = defaultdict(Counter)
+    totals: Counter = Counter()
+    new_units: list[_Unit] = []
+    for unit in units:
+        earlier = [previous[image_id] for image_id, _, _ in unit.images if image_id in previous]
+        totals[unit.label_id] += len(unit.images)
+        if earlier:
+            unit.split = min(earlier, key=SPLIT_PRIORITY.__getitem__)
+            counts[unit.label_id][unit.split] += len(unit.images)
+        else:
+            new_units.append(unit)
+    # Deterministic for a seed: a seeded order of units (by content), big groups first
+    # so that the small ones can even out what they leave.
+    new_units.sort(key=lambda unit: _seeded_order(seed, unit.images[0][1]))
+    new_units.sort(key=lambda unit: len(unit.images), reverse=True)
+    ratio_of = dict(zip(SPLITS, ratios, strict=True))
+    for unit in new_units:
+        have = counts[unit.label_id]
+        target = {split: ratio_of[split] * totals[unit.label_id] for split in SPLITS}
+        # The split furthest below its target, relative to its size.
+        unit.split = max(
+            (split for split in SPLITS if ratio_of[split] > 0),
+            key=lambda split: ((target[split] - have[split]) / ratio_of[split], -SPLITS.index(split)),
+        )
+        have[unit.split] += len(unit.images)
+
+
+def content_hash(lines: list[tuple[str, str, str]]) -> str:
+    """sha256 over the sorted (image sha256, label code, split) of the items: equal content, equal hash."""
+    digest = hashlib.sha256()
+    for sha256, code, split in sorted(lines):
+        digest.update(f"{sha256},{code},{split}\n".encode())
+    return digest.hexdigest()
+
+
+def _leakage(rows: list[tuple], split_of: dict[int, str]) -> int:
+    """Duplicate groups whose members were given more than one split."""
+    splits_of_group: dict[int, set[str]] = defaultdict(set)
+    for image_id, _, _, group_id in rows:
+        if group_id is not None:
+            splits_of_group[group_id].add(split_of[image_id])
+    return sum(len(splits) > 1 for splits in splits_of_group.values())
+
+
+def _stats(units: list[_Unit], codes: dict[int, str], leakage: int) -> dict:
+    per_class: dict[str, dict[str, int]] = {}
+    per_split: Counter = Counter()
+    for unit in units:
+        for _, _, label_id in unit.images:
+            row = per_class.setdefault(codes[label_id], {split.value: 0 for split in SPLITS} | {"total": 0})
+            row[unit.split] += 1
+            row["total"] += 1
+            per_split[unit.split] += 1
+    exclusions = dict(
+        Image.objects.excluded().values("exclusion_reason").annotate(n=Count("pk")).values_list("exclusion_reason", "n")
+    )
+    groups = [unit for unit in units if unit.key.startswith("group:")]
+    return {
+        "per_class": dict(sorted(per_class.items(), key=lambda kv: list(codes.values()).index(kv[0]))),
+        "per_split": {split.value: per_split.get(split, 0) for split in SPLITS},
+        "total": sum(per_split.values()),
+        "exclusions": dict(sorted(exclusions.items())),
+        "duplicate_groups": len(groups),
+        "images_in_duplicate_groups": sum(len(unit.images) for unit in groups),
+        "leakage": leakage,
+    }
+
+
+def snapshot_create(
+    *,
+    name: str,
+    seed: int = 0,
+    ratios: list[float] | tuple[float, ...] = (0.8, 0.1, 0.1),
+    classes: list[str] | None = None,
+    cap_per_class: int | None = None,
+    created_by=None,
+) -> Snapshot:
+    """Freeze every labeled image (minus exclusions) into a new snapshot with its splits."""
+    ratios = [float(r) for r in ratios]
+    name = name.strip()
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            # One consistent view of labels, groups and earlier snapshots for the whole build.
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        _validate(name=name, ratios=ratios, classes=classes, cap_per_class=cap_per_class)
+        rows = _select_images(classes=classes, cap_per_class=cap_per_class, seed=seed)
+        units = _units(rows)
+        _assign_splits(units, ratios=ratios, seed=seed)
+        split_of = {image_id: unit.split for unit in units for image_id, _, _ in unit.images}
+        leakage = _leakage(rows, split_of)
+        if leakage:
+            # Cannot happen by construction; refuse rather than store a leaking snapshot.
+            raise ValidationError(f"{leakage} duplicate groups would cross splits; nothing was stored.")
+        codes = dict(LabelClass.objects.values_list("pk", "code"))
+        index_of = dict(LabelClass.objects.values_list("pk", "index"))
+        items = sorted(
+            (
+                (unit.split, index_of[label_id], sha256, image_id, label_id)
+                for unit in units
+                for image_id, sha256, label_id in unit.images
+            ),
+            key=lambda item: (SPLITS.index(item[0]), item[1], item[2]),
+        )
+        stats = _stats(units, codes, leakage)
+        snapshot = Snapshot(
+            name=name,
+            seed=seed,
+            ratios=ratios,
+            classes=sorted(classes or []),
+            cap_per_class=cap_per_class,
+            content_hash=content_hash([(sha256, codes[label_id], split) for split, _, sha256, _, label_id in items]),
+            stats=stats,
+            item_count=len(items),
+            created_by=created_by,
+            created_at=timezone.now(),
+        )
+        snapshot.save(force_insert=True)
+        SnapshotItem.objects.bulk_create(
+            (
+                SnapshotItem(snapshot=snapshot, image_id=image_id, label_id=label_id, split=split)
+                for split, _, _, image_id, label_id in items
+            ),
+            batch_size=INSERT_BATCH,
+        )
+    return snapshot
