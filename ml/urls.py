@@ -1,2 +1,16 @@
+from django.urls import path
+
+from ml import views
+
 app_name = "ml"
-urlpatterns = []
+
+urlpatterns = [
+    path("ml/runs/", views.runs, name="runs"),
+    path("ml/runs/<int:run_id>/", views.run, name="run"),
+    path("ml/runs/<int:run_id>/cancel/", views.run_cancel, name="run-cancel"),
+    path("ml/models/", views.models, name="models"),
+    path("ml/models/compare/", views.models_compare, name="models-compare"),
+    path("ml/models/<int:model_id>/", views.model, name="model"),
+    path("ml/models/<int:model_id>/promote/", views.model_promote, name="model-promote"),
+    path("ml/models/<int:model_id>/files/<str:kind>", views.model_file, name="model-file"),
+]

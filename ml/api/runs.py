@@ -1,0 +1,143 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import IsCurator
+from config.pagination import paginated_response
+from curation.models import Snapshot
+from ml.models import ModelVersion, TrainingRun
+from ml.selectors.models import model_version_list, training_run_list
+from ml.services.models import model_version_promote
+from ml.services.runs import training_run_cancel, training_run_request, training_runs_fail_stale
+
+
+class TrainingRunOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    snapshot = serializers.IntegerField(source="snapshot_id")
+    preset = serializers.CharField()
+    config = serializers.JSONField()
+    status = serializers.CharField()
+    progress = serializers.JSONField()
+    history = serializers.JSONField()
+    error = serializers.CharField()
+    cancel_requested = serializers.BooleanField()
+    model_version = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    heartbeat_at = serializers.DateTimeField(allow_null=True)
+
+    def get_model_version(self, run: TrainingRun) -> int | None:
+        try:
+            return run.model_version.pk
+        except ModelVersion.DoesNotExist:
+            return None
+
+
+class ModelVersionOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    run = serializers.IntegerField(source="run_id")
+    snapshot = serializers.IntegerField(source="snapshot_id")
+    snapshot_hash = serializers.CharField()
+    config = serializers.JSONField()
+    class_map = serializers.JSONField()
+    is_production = serializers.BooleanField()
+    metrics = serializers.JSONField()
+    artifact_sha256 = serializers.CharField()
+    artifact_size = serializers.IntegerField()
+    code_version = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    promoted_at = serializers.DateTimeField(allow_null=True)
+
+
+class TrainingRunListCreateApi(APIView):
+    permission_classes = [IsCurator]
+
+    class InputSerializer(serializers.Serializer):
+        snapshot = serializers.IntegerField()
+        preset = serializers.CharField(required=False, default="seed")
+        config = serializers.DictField(required=False, default=dict)
+
+    @extend_schema(responses=TrainingRunOutputSerializer(many=True))
+    def get(self, request):
+        training_runs_fail_stale()
+        return paginated_response(
+            request=request, view=self, queryset=training_run_list(), serializer_class=TrainingRunOutputSerializer
+        )
+
+    @extend_schema(
+        request=InputSerializer, responses={201: TrainingRunOutputSerializer, 200: TrainingRunOutputSerializer}
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        snapshot = Snapshot.objects.filter(pk=data.validated_data["snapshot"]).first()
+        if snapshot is None:
+            raise serializers.ValidationError({"snapshot": f"There is no snapshot {data.validated_data['snapshot']}."})
+        run, created = training_run_request(
+            snapshot=snapshot,
+            preset=data.validated_data["preset"],
+            config=data.validated_data["config"],
+            created_by=request.user,
+        )
+        return Response(
+            TrainingRunOutputSerializer(run).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class TrainingRunDetailApi(APIView):
+    permission_classes = [IsCurator]
+
+    @extend_schema(responses=TrainingRunOutputSerializer)
+    def get(self, request, run_id: int):
+        training_runs_fail_stale()
+        return Response(TrainingRunOutputSerializer(get_object_or_404(training_run_list(), pk=run_id)).data)
+
+
+class TrainingRunCancelApi(APIView):
+    permission_classes = [IsCurator]
+
+    @extend_schema(request=None, responses=TrainingRunOutputSerializer)
+    def post(self, request, run_id: int):
+        run = training_run_cancel(run=get_object_or_404(TrainingRun, pk=run_id), actor=request.user)
+        return Response(TrainingRunOutputSerializer(run).data)
+
+
+class ModelVersionListApi(APIView):
+    permission_classes = [IsCurator]
+
+    @extend_schema(responses=ModelVersionOutputSerializer(many=True))
+    def get(self, request):
+        return paginated_response(
+            request=request, view=self, queryset=model_version_list(), serializer_class=ModelVersionOutputSerializer
+        )
+
+
+class ModelVersionDetailApi(APIView):
+    permission_classes = [IsCurator]
+
+    @extend_schema(responses=ModelVersionOutputSerializer)
+    def get(self, request, model_id: int):
+        return Response(ModelVersionOutputSerializer(get_object_or_404(model_version_list(), pk=model_id)).data)
+
+
+class ModelVersionPromoteApi(APIView):
+    """Make this the production model; refused below the production model's macro F1 unless force."""
+
+    permission_classes = [IsCurator]
+
+    class InputSerializer(serializers.Serializer):
+        force = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(request=InputSerializer, responses=ModelVersionOutputSerializer)
+    def post(self, request, model_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = model_version_promote(
+            model_version=get_object_or_404(ModelVersion, pk=model_id),
+            actor=request.user,
+            force=data.validated_data["force"],
+        )
+        return Response(ModelVersionOutputSerializer(version).data)

@@ -1,0 +1,134 @@
+import json
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.permissions import role_required
+from accounts.roles import Role
+from curation.models import Snapshot
+from ml.models import ModelVersion, TrainingRun
+from ml.selectors.models import model_version_compare, model_version_list, production_model, training_run_list
+from ml.services.models import model_version_promote
+from ml.services.runs import training_run_cancel, training_run_request, training_runs_fail_stale
+from ml.training.config import PRESETS
+
+
+@role_required(Role.CURATOR)
+@require_http_methods(["GET", "POST"])
+def runs(request):
+    if request.method == "POST":
+        snapshot = get_object_or_404(Snapshot, pk=request.POST.get("snapshot") or 0)
+        try:
+            overrides = json.loads(request.POST.get("config") or "{}")
+            run, created = training_run_request(
+                snapshot=snapshot, preset=request.POST.get("preset", "seed"), config=overrides, created_by=request.user
+            )
+        except json.JSONDecodeError as error:
+            messages.error(request, f"The config overrides are not valid JSON: {error}.")
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(
+                request,
+                f"Training run #{run.pk} queued."
+                if created
+                else f"The same training is already {run.status}: run #{run.pk}.",
+            )
+            return redirect("ml:run", run_id=run.pk)
+        return redirect(request.POST.get("back") or "ml:runs")
+    training_runs_fail_stale()
+    return render(
+        request,
+        "ml/runs.html",
+        {
+            "runs": training_run_list()[:100],
+            "snapshots": Snapshot.objects.order_by("-created_at")[:50],
+            "presets": list(PRESETS),
+        },
+    )
+
+
+@role_required(Role.CURATOR)
+@require_GET
+def run(request, run_id: int):
+    training_runs_fail_stale()
+    return render(request, "ml/run.html", {"run": get_object_or_404(training_run_list(), pk=run_id)})
+
+
+@role_required(Role.CURATOR)
+@require_POST
+def run_cancel(request, run_id: int):
+    try:
+        training_run_cancel(run=get_object_or_404(TrainingRun, pk=run_id), actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Run #{run_id} will stop at its next batch.")
+    return redirect("ml:run", run_id=run_id)
+
+
+@role_required(Role.CURATOR)
+@require_GET
+def models(request):
+    versions = list(model_version_list()[:200])
+    return render(request, "ml/models.html", {"versions": versions, "production": production_model()})
+
+
+@role_required(Role.CURATOR)
+@require_GET
+def model(request, model_id: int):
+    version = get_object_or_404(model_version_list(), pk=model_id)
+    return render(request, "ml/model.html", {"version": version, "production": production_model()})
+
+
+@role_required(Role.CURATOR)
+@require_POST
+def model_promote(request, model_id: int):
+    version = get_object_or_404(ModelVersion, pk=model_id)
+    try:
+        model_version_promote(model_version=version, actor=request.user, force=request.POST.get("force") == "on")
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Model v{version.pk} is now the production model.")
+    return redirect("ml:model", model_id=model_id)
+
+
+@role_required(Role.CURATOR)
+@require_GET
+def models_compare(request):
+    first = get_object_or_404(ModelVersion, pk=request.GET.get("a") or 0)
+    second = get_object_or_404(ModelVersion, pk=request.GET.get("b") or 0)
+    return render(
+        request,
+        "ml/compare.html",
+        {
+            "first": first,
+            "second": second,
+            "comparison": model_version_compare(first, second),
+        },
+    )
+
+
+@role_required(Role.CURATOR)
+@require_GET
+def model_file(request, model_id: int, kind: str):
+    version = get_object_or_404(ModelVersion, pk=model_id)
+    files = {
+        "curves.png": version.curves_plot,
+        "confusion.png": version.confusion_plot,
+        "model.keras": version.artifact,
+    }
+    if kind not in files or not files[kind]:
+        raise Http404("No such file.")
+    response = FileResponse(
+        default_storage.open(files[kind].name, "rb"),
+        as_attachment=kind.endswith(".keras"),
+        filename=f"model-v{version.pk}-{kind}",
+    )
+    response["Cache-Control"] = "private, max-age=31536000, immutable"
+    return response
