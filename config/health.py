@@ -37,7 +37,7 @@ def healthz(request):
     for name, check in CHECKS.items():
         try:
             check()
-        except Exception as error:
+        except Exception as error:  # any failure means unhealthy
             failed[name] = f"{type(error).__name__}: {error}"
     if failed:
         return JsonResponse({"status": "unhealthy", "failed": failed}, status=503)

@@ -25,7 +25,7 @@ def process_path(path: str) -> ProcessedImage | AlreadyPresent | ImageRejected:
         return process_image_file(path, known_sha256=_known_sha256, **_options)
     except ImageRejected as rejection:
         return rejection
-    except Exception as error:
+    except Exception as error:  # one bad file must not stop an import
         return ImageRejected(f"unreadable: {type(error).__name__}: {error}")
 
 

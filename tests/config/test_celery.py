@@ -21,7 +21,7 @@ def client_app(broker_url: str, result_backend: str, transport_options: dict) ->
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_worker_runs_a_project_task_through_the_filesystem_broker(start_worker, tmp_path, monkeypatch):
     # Celery gives the CELERY_BROKER_URL variable precedence over the broker passed in code.
     monkeypatch.setenv("CELERY_BROKER_URL", "filesystem://")
@@ -41,7 +41,7 @@ def test_worker_runs_a_project_task_through_the_filesystem_broker(start_worker, 
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_worker_runs_a_project_task_through_redis(start_worker):
     broker_url = os.environ.get("CELERY_BROKER_URL", "")
     if not broker_url.startswith("redis://"):

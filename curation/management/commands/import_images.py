@@ -36,7 +36,7 @@ class Command(BaseCommand):
             total=0,
             unit="img",
             desc="Importing",
-            disable=not sys.stderr.isatty() and as_json,
+            disable=not sys.stderr.isatty(),
             file=sys.stderr,
             dynamic_ncols=True,
         )

@@ -1,0 +1,93 @@
+"""python manage.py demo — demo logins and a small drawn image set with some review history."""
+
+import json
+import random
+import secrets
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.roles import Role
+from accounts.services import user_create_or_update
+from curation.demo_images import write_demo_dataset
+from curation.models import Image, LabelClass, Snapshot, Source
+from curation.services.snapshots import snapshot_create
+from labeling.models import Review
+from labeling.services.reviews import review_submit
+
+DEMO_SOURCE = "demo-atlas"
+# People you can sign in as, and two simulated colleagues whose earlier work fills the pages.
+LOGINS = [("ana", Role.REVIEWER), ("ben", Role.REVIEWER), ("carla", Role.ADJUDICATOR), ("curator", Role.CURATOR)]
+COLLEAGUES = ["dr.demo-1", "dr.demo-2"]
+
+
+class Command(BaseCommand):
+    help = "Create demo users (one per role) and a small generated image set with some review history."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--per-class", type=int, default=12, help="pictures drawn per class (default 12)")
+
+    def handle(self, *args, per_class: int, **options):
+        logins = self._logins()
+        if not Source.objects.filter(name=DEMO_SOURCE).exists():
+            folder = settings.VAR_DIR / "demo-images"
+            self.stdout.write(f"Drawing {per_class * 11} demo pictures into {folder} ...")
+            write_demo_dataset(folder, per_class=per_class, size=(600, 450), seed=2026)
+            call_command("import_images", str(folder), "--source", DEMO_SOURCE, stdout=self.stdout)
+            self._review_history()
+        if not Snapshot.objects.exists() and Image.objects.labeled().count() >= 20:
+            snapshot = snapshot_create(name="demo-v1", seed=0)
+            self.stdout.write(f"Froze snapshot {snapshot.name!r} with {snapshot.item_count} images.")
+        self.stdout.write(self.style.SUCCESS("\nDemo logins (also in var/demo_logins.json):"))
+        for username, role in LOGINS:
+            self.stdout.write(f"  {role:<12} {username:<10} password: {logins[username]}")
+
+    def _logins(self) -> dict[str, str]:
+        path = settings.VAR_DIR / "demo_logins.json"
+        saved = json.loads(path.read_text()) if path.exists() else {}
+        for username, role in LOGINS:
+            saved.setdefault(username, secrets.token_urlsafe(9))
+            user_create_or_update(username=username, role=role, password=saved[username])
+        for username in COLLEAGUES:
+            user_create_or_update(username=username, role=Role.REVIEWER)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(saved, indent=2))
+        path.chmod(0o600)
+        return saved
+
+    @transaction.atomic
+    def _review_history(self) -> None:
+        """Most pictures agreed on, a few disputed or unjudgeable, the rest waiting for you."""
+        from django.contrib.auth import get_user_model
+
+        first, second = (get_user_model().objects.get(username=name) for name in COLLEAGUES)
+        codes = list(LabelClass.objects.order_by("index").values_list("code", flat=True))
+        rng = random.Random(2026)
+        images = list(
+            Image.objects.filter(provenance__source__name=DEMO_SOURCE, status="pending")
+            .select_related("source_label")
+            .order_by("pk")
+        )
+        rng.shuffle(images)
+        for n, image in enumerate(images):
+            if Review.objects.filter(image=image).exists():
+                continue
+            share = n / len(images)
+            truth = image.source_label.code
+            if share < 0.6:
+                decisions = [{"label_code": truth}, {"label_code": truth}]
+            elif share < 0.7:
+                decisions = [{"label_code": truth}, {"label_code": rng.choice([c for c in codes if c != truth])}]
+            elif share < 0.74:
+                decisions = [{"cannot_judge": True, "reason": "blurry"}] * 2
+            else:
+                continue  # left for the demo readers
+            for reader, decision in zip((first, second), decisions, strict=True):
+                review_submit(reader=reader, image_id=image.pk, seconds_spent=round(rng.uniform(2, 9), 1), **decision)
+        self.stdout.write(
+            f"Simulated colleagues' reviews: {Image.objects.labeled().count()} labeled, "
+            f"{Image.objects.disputed().count()} disputed, {Image.objects.excluded().count()} excluded, "
+            f"{Image.objects.pending().count()} waiting for review."
+        )
