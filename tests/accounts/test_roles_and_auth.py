@@ -156,3 +156,18 @@ def test_openapi_schema_and_docs_are_served_to_signed_in_users(api, curator):
     assert schema.status_code == 200
     assert "/api/v1/classes/" in schema.json()["paths"]
     assert api(curator).get("/api/docs/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_admin_is_for_curators_and_read_only(client, curator, reviewer, image_factory):
+    image = image_factory()
+    client.force_login(reviewer)
+    assert client.get("/admin/").status_code == 302, "not staff: sent to the admin login"
+    client.force_login(curator)
+
+    listing = client.get("/admin/curation/image/")
+    change = client.post(f"/admin/curation/image/{image.pk}/change/", {"status": "labeled"})
+
+    assert listing.status_code == 200 and image.sha256 in listing.content.decode()
+    assert change.status_code == 403
+    assert client.get("/admin/labeling/auditevent/").status_code == 200
