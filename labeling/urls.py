@@ -9,4 +9,5 @@ urlpatterns = [
     path("adjudicate/", views.adjudicate, name="adjudicate"),
     path("adjudicate/<int:image_id>/", views.adjudicate_image, name="adjudicate-image"),
     path("curation/agreement/", views.agreement, name="agreement"),
+    path("curation/images/<int:image_id>/", views.image_history, name="image-history"),
 ]

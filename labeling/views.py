@@ -5,9 +5,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.permissions import role_required
 from accounts.roles import Role
-from curation.models import Image
+from curation.models import ExclusionReason, Image
+from curation.services.images import image_override
 from labeling.keys import class_buttons, reason_buttons
-from labeling.selectors.adjudication import disputed_image_detail, disputed_images
+from labeling.selectors.adjudication import disputed_image_detail, disputed_images, image_history_detail
 from labeling.selectors.agreement import agreement_report
 from labeling.services.reviews import adjudication_submit
 
@@ -84,5 +85,35 @@ def agreement(request):
             "report": report,
             "heat_rows": heat_rows,
             "min_overlap": min_overlap,
+        },
+    )
+
+
+@role_required(Role.CURATOR)
+@require_http_methods(["GET", "POST"])
+def image_history(request, image_id: int):
+    """One image for curators: provenance, every review, adjudication, audit trail, and an override."""
+    image = get_object_or_404(Image, pk=image_id)
+    if request.method == "POST":
+        try:
+            image_override(
+                image=image,
+                actor=request.user,
+                label_code=request.POST.get("label") or None,
+                exclusion_reason=request.POST.get("exclusion_reason") or None,
+                comment=request.POST.get("comment", ""),
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, f"Image {image.pk} overridden.")
+        return redirect("labeling:image-history", image_id=image.pk)
+    return render(
+        request,
+        "labeling/image_history.html",
+        {
+            "image": get_object_or_404(image_history_detail(), pk=image_id),
+            "classes": class_buttons(),
+            "reasons": ExclusionReason.choices,
         },
     )

@@ -64,3 +64,21 @@ def image_mark_disputed(*, image: Image, actor, action: str = "disputed") -> Ima
     image.exclusion_comment = ""
     image.decided_at = None
     return _save_state(image=image, actor=actor, action=action, before=before)
+
+
+@transaction.atomic
+def image_override(
+    *, image: Image, actor, label_code: str | None = None, exclusion_reason: str | None = None, comment: str = ""
+) -> Image:
+    """A curator sets an image's final class, or excludes it, whatever the readers said (audited)."""
+    image = Image.objects.select_for_update().get(pk=image.pk)
+    if bool(label_code) == bool(exclusion_reason):
+        raise ValidationError("Give either a class or an exclusion reason.")
+    if exclusion_reason:
+        return image_exclude(
+            image=image, reason=exclusion_reason, comment=comment, actor=actor, action="curator_override"
+        )
+    label = LabelClass.objects.filter(code=label_code).first()
+    if label is None:
+        raise ValidationError(f"Unknown class code {label_code!r}.")
+    return image_set_label(image=image, label=label, actor=actor, action="curator_override", note=comment)

@@ -1,7 +1,7 @@
 from django.db.models import Prefetch, QuerySet
 
-from curation.models import Image, ImageSource
-from labeling.models import Review
+from curation.models import Image, ImageSource, SnapshotItem
+from labeling.models import AuditEvent, Review
 
 
 def disputed_images() -> QuerySet[Image]:
@@ -13,4 +13,16 @@ def disputed_image_detail() -> QuerySet[Image]:
     return Image.objects.select_related("source_label").prefetch_related(
         Prefetch("reviews", queryset=Review.objects.select_related("reader", "label").order_by("created_at")),
         Prefetch("provenance", queryset=ImageSource.objects.select_related("source", "source_label")),
+    )
+
+
+def image_history_detail() -> QuerySet[Image]:
+    """Everything curators see about an image: reviews, adjudication, audit trail, snapshots."""
+    return (
+        disputed_image_detail()
+        .select_related("label", "duplicate_group")
+        .prefetch_related(
+            Prefetch("audit_events", queryset=AuditEvent.objects.select_related("actor").order_by("pk")),
+            Prefetch("snapshot_items", queryset=SnapshotItem.objects.select_related("snapshot", "label")),
+        )
     )

@@ -460,3 +460,28 @@ def test_progress_counts_today_total_and_left(api, reviewer, image_factory):
     progress = api(reviewer).get("/api/v1/review-queue/next/").json()["progress"]
 
     assert progress == {"today": 1, "total": 2, "left": 1}
+
+
+def test_curator_override_is_audited_and_shown_on_the_image_page(client, curator, reviewer, reviewer2, image_factory):
+    image = image_factory(source_code="eczema")
+    review_submit(reader=reviewer, image_id=image.pk, label_code="eczema")
+    review_submit(reader=reviewer2, image_id=image.pk, label_code="eczema")
+    client.force_login(curator)
+
+    relabel = client.post(f"/curation/images/{image.pk}/", {"label": "atopic_dermatitis", "comment": "biopsy"})
+    refused = client.post(f"/curation/images/{image.pk}/", {"label": "bcc", "exclusion_reason": "blurry"}, follow=True)
+    page = client.get(f"/curation/images/{image.pk}/").content.decode()
+
+    assert relabel.status_code == 302
+    image.refresh_from_db()
+    assert image.label.code == "atopic_dermatitis"
+    override = AuditEvent.objects.get(action="curator_override")
+    assert (override.actor, override.before["label"], override.after["label"]) == (
+        curator,
+        "eczema",
+        "atopic_dermatitis",
+    )
+    assert "Give either a class or an exclusion reason" in refused.content.decode()
+    assert "curator_override" in page and "reviewer1" in page and "consensus_labeled" in page
+    client.force_login(reviewer)
+    assert client.get(f"/curation/images/{image.pk}/").status_code == 403
