@@ -197,6 +197,8 @@ class Image(models.Model):
         indexes = [
             models.Index(fields=["status", "random_key"], name="image_queue_idx"),
             models.Index(fields=["status", "label"], name="image_status_label_idx"),
+            # The review queue counts what is left among pending images only.
+            models.Index(fields=["id"], condition=Q(status="pending"), name="image_pending_idx"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -46,7 +46,11 @@ class Review(models.Model):
             ),
             models.CheckConstraint(condition=~Q(reason="other") | ~Q(comment=""), name="review_other_needs_comment"),
         ]
-        indexes = [models.Index(fields=["reader", "created_at"], name="review_reader_time_idx")]
+        indexes = [
+            models.Index(
+                fields=["reader", "created_at"], condition=Q(retracted_at__isnull=True), name="review_reader_active_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Review #{self.pk} of image {self.image_id} by {self.reader_id}"

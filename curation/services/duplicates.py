@@ -5,12 +5,10 @@ from collections import Counter
 from dataclasses import dataclass
 from itertools import combinations
 
-import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from curation import dedup
 from curation.models import DuplicateGroup, ExclusionReason, Image, NotDuplicateDecision
 from curation.services.images import image_exclude
 
@@ -39,6 +37,10 @@ def duplicates_refresh(*, threshold: int | None = None) -> DuplicateRefreshResul
     A group keeps its id when most of its members stay together, so pages
     and snapshots that name a group keep meaning the same images.
     """
+    import numpy as np  # numpy and scipy load only where duplicates are computed, not in every web process
+
+    from curation import dedup
+
     started = time.monotonic()
     threshold = settings.DERMCURATE_NEAR_DUPLICATE_THRESHOLD if threshold is None else threshold
     if not 0 <= threshold <= 32:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -26,13 +27,14 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from curation import import_pool
-from curation.imaging import AlreadyPresent, ImageRejected, ProcessedImage, is_image_path
 from curation.models import Image, ImageSource, ImportBatch, LabelClass, RejectedFile, Source
 from curation.selectors.classes import folder_name_index, label_classes_by_code
 from curation.services import storage
 from curation.signals import images_imported
 from curation.taxonomy import normalize_folder_name
+
+if TYPE_CHECKING:
+    from curation.imaging import AlreadyPresent, ImageRejected, ProcessedImage
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +103,8 @@ def import_plan(root: Path, *, class_map: dict[str, str]) -> tuple[list[PlannedF
     anything is written (raises ValidationError naming it). Returns the files
     and the number of files skipped because they are not images.
     """
+    from curation.imaging import is_image_path  # Pillow and imagehash: only where images are handled
+
     aliases = folder_name_index()
     mapped = {name.casefold(): code for name, code in class_map.items()}
 
@@ -265,9 +269,11 @@ def import_batches_fail_stale() -> int:
 def storage_sweep_orphans() -> int:
     """Delete content files that have no image row (left by a killed import).
 
-    Skipped while another import runs, since its files precede its rows.
+    Only after an interrupted import was found (listing all of storage is slow on S3),
+    and never while another import runs, since its files precede its rows.
     """
-    import_batches_fail_stale()
+    if not import_batches_fail_stale():
+        return 0
     if ImportBatch.objects.filter(status=ImportBatch.Status.RUNNING).count() > 1:
         return 0
     known = set(Image.objects.values_list("sha256", flat=True))
@@ -348,6 +354,8 @@ def _import_root(batch: ImportBatch, scratch: Path) -> Path:
 
 
 def _import_folder(*, batch: ImportBatch, root: Path, progress: ProgressCallback | None, workers: int) -> ImportSummary:
+    from curation import import_pool
+
     planned, skipped = import_plan(root, class_map=batch.class_map)
     storage_sweep_orphans()
     ImportBatch.objects.filter(pk=batch.pk).update(total_files=len(planned))
@@ -394,7 +402,9 @@ class _BatchWriter:
         self.touched_image_ids: set[int] = set()
         self.processed = 0
 
-    def add(self, planned: PlannedFile, result: ProcessedImage | AlreadyPresent | ImageRejected) -> None:
+    def add(self, planned: PlannedFile, result: "ProcessedImage | AlreadyPresent | ImageRejected") -> None:
+        from curation.imaging import AlreadyPresent, ImageRejected
+
         self.processed += 1
         if isinstance(result, ImageRejected):
             self.rejected.append(RejectedFile(batch=self.batch, path=planned.relative_path, reason=result.reason))
@@ -412,7 +422,7 @@ class _BatchWriter:
         if len(self.provenance) + len(self.rejected) >= settings.DERMCURATE_IMPORT_CHUNK_SIZE:
             self.flush()
 
-    def _store(self, result: ProcessedImage, planned: PlannedFile) -> Image:
+    def _store(self, result: "ProcessedImage", planned: PlannedFile) -> Image:
         names = {
             "original": storage.original_name(result.sha256, result.original_extension),
             "sanitized": storage.sanitized_name(result.sha256),

@@ -10,6 +10,7 @@ Split assignment, in this order of priority:
 import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -33,7 +34,7 @@ class _Unit:
     images: list[tuple[int, str, int]] = field(default_factory=list)  # (image id, sha256, label id)
     split: str | None = None
 
-    @property
+    @cached_property
     def label_id(self) -> int:
         return Counter(label for _, _, label in self.images).most_common(1)[0][0]
 
@@ -61,10 +62,10 @@ def _seeded_order(seed: int, text: str) -> str:
     return hashlib.sha256(f"{seed}:{text}".encode()).hexdigest()
 
 
-def _previous_splits(image_ids: list[int]) -> dict[int, str]:
+def _previous_splits() -> dict[int, str]:
     """The split each image had in earlier snapshots (test wins should they ever disagree)."""
     previous: dict[int, str] = {}
-    rows = SnapshotItem.objects.filter(image_id__in=image_ids).values_list("image_id", "split").distinct()
+    rows = SnapshotItem.objects.order_by().values_list("image_id", "split").distinct()
     for image_id, split in rows.iterator(chunk_size=10_000):
         if image_id not in previous or SPLIT_PRIORITY[split] < SPLIT_PRIORITY[previous[image_id]]:
             previous[image_id] = split
@@ -81,7 +82,7 @@ def _select_images(*, classes: list[str] | None, cap_per_class: int | None, seed
         return rows
     # Down-sample a dominant class: images already in the lineage first (they keep
     # their place), then a seeded random order.
-    seen_before = set(SnapshotItem.objects.filter(image_id__in=[r[0] for r in rows]).values_list("image_id", flat=True))
+    seen_before = set(SnapshotItem.objects.order_by().values_list("image_id", flat=True).distinct())
     per_class: dict[int, list[tuple]] = defaultdict(list)
     for row in rows:
         per_class[row[2]].append(row)
@@ -101,7 +102,7 @@ def _units(rows: list[tuple]) -> list[_Unit]:
 
 
 def _assign_splits(units: list[_Unit], *, ratios: list[float], seed: int) -> None:
-    previous = _previous_splits([image_id for unit in units for image_id, _, _ in unit.images])
+    previous = _previous_splits()
     counts: dict[int, Counter] = defaultdict(Counter)
     totals: Counter = Counter()
     new_units: list[_Unit] = []

@@ -125,8 +125,14 @@ class ReviewQueueNextApi(APIView):
             height = serializers.IntegerField()
             lease_expires_at = serializers.DateTimeField()
 
+        class ProgressSerializer(serializers.Serializer):
+            today = serializers.IntegerField()
+            total = serializers.IntegerField()
+            left = serializers.IntegerField()
+            left_more = serializers.BooleanField(help_text="more than `left` images are left")
+
         items = ItemSerializer(many=True)
-        progress = serializers.DictField(child=serializers.IntegerField())
+        progress = ProgressSerializer()
 
     @extend_schema(parameters=[FilterSerializer], responses=OutputSerializer)
     def get(self, request):

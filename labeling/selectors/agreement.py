@@ -11,10 +11,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import combinations
 
-import numpy as np
-from sklearn.metrics import cohen_kappa_score
-from statsmodels.stats.inter_rater import fleiss_kappa
-
 from curation.models import LabelClass
 from labeling.models import Review
 
@@ -35,11 +31,16 @@ class AgreementReport:
 
 
 def cohen_kappa(first: list[str], second: list[str]) -> float:
+    from sklearn.metrics import cohen_kappa_score  # heavy: loaded on the agreement page only
+
     return float(cohen_kappa_score(first, second))
 
 
 def fleiss_kappa_of(ratings: list[list[str]], categories: list[str]) -> float:
     """Fleiss' kappa of items each rated by the same number of raters."""
+    import numpy as np
+    from statsmodels.stats.inter_rater import fleiss_kappa
+
     index = {category: i for i, category in enumerate(categories)}
     table = np.zeros((len(ratings), len(categories)), dtype=int)
     for row, item in enumerate(ratings):
@@ -53,6 +54,8 @@ def _decision(review: Review) -> str:
 
 
 def agreement_report(*, min_overlap: int = 10) -> AgreementReport:
+    import numpy as np
+
     categories = [*LabelClass.objects.order_by("index").values_list("code", flat=True), CANNOT_JUDGE]
     reviews = list(Review.objects.active().select_related("label", "reader").order_by("created_at"))
     report = AgreementReport(categories=categories)

@@ -51,7 +51,7 @@
   }
 
   function showProgress(p) {
-    progress.textContent = `Today ${p.today} · In total ${p.total} · Left for you ${p.left}`;
+    progress.textContent = `Today ${p.today} · In total ${p.total} · Left for you ${p.left}${p.left_more ? "+" : ""}`;
   }
 
   function show() {

@@ -55,8 +55,7 @@
   };
 
   ImageViewer.prototype.apply = function () {
-    this.image.style.transform =
-      `translate(-50%, -50%) translate(${this.x}px, ${this.y}px) scale(${this.scale})`;
+    this.image.style.transform = `translate(${this.x}px, ${this.y}px) scale(${this.scale})`;
   };
 
   /* Keys shared by both screens; returns true when the key was a viewer key. */

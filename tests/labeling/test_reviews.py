@@ -168,7 +168,7 @@ def test_queue_api_returns_images_and_progress(api, reviewer, image_factory):
     body = response.json()
     assert response.status_code == 200
     assert len(body["items"]) == 2
-    assert body["progress"] == {"today": 0, "total": 0, "left": 3}
+    assert body["progress"] == {"today": 0, "total": 0, "left": 3, "left_more": False}
     assert body["items"][0]["image_url"].endswith("/image.jpg")
 
 
@@ -459,7 +459,7 @@ def test_progress_counts_today_total_and_left(api, reviewer, image_factory):
 
     progress = api(reviewer).get("/api/v1/review-queue/next/").json()["progress"]
 
-    assert progress == {"today": 1, "total": 2, "left": 1}
+    assert progress == {"today": 1, "total": 2, "left": 1, "left_more": False}
 
 
 def test_curator_override_is_audited_and_shown_on_the_image_page(client, curator, reviewer, reviewer2, image_factory):
@@ -485,3 +485,14 @@ def test_curator_override_is_audited_and_shown_on_the_image_page(client, curator
     assert "curator_override" in page and "reviewer1" in page and "consensus_labeled" in page
     client.force_login(reviewer)
     assert client.get(f"/curation/images/{image.pk}/").status_code == 403
+
+
+def test_images_left_are_counted_up_to_a_cap(api, reviewer, image_factory, monkeypatch):
+    from labeling.selectors import progress
+
+    monkeypatch.setattr(progress, "LEFT_COUNT_CAP", 2)
+    image_factory.create_batch(3)
+
+    body = api(reviewer).get("/api/v1/review-queue/next/").json()
+
+    assert (body["progress"]["left"], body["progress"]["left_more"]) == (2, True)
