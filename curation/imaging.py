@@ -10,8 +10,10 @@ The pipeline for one file:
    header is checked against ``max_pixels`` before anything is decoded.
 3. A full decode (not ``verify()``), so a truncated or corrupt file is refused.
 4. Colour conversion to 8-bit sRGB, the EXIF orientation applied, the longest
-   side capped, then re-encoded as a fresh JPEG that carries no metadata.
-5. pHash and dHash of that served JPEG, as signed 64-bit integers.
+   side capped, then re-encoded as a fresh JPEG that carries no metadata. A
+   JPEG that needs none of these changes is served as its own scan data with
+   every metadata segment removed (no generation loss, and no encoding work).
+5. pHash and dHash of those sanitized pixels, as signed 64-bit integers.
 """
 
 from __future__ import annotations
@@ -185,10 +187,16 @@ def _process(
         if orientation in (5, 6, 7, 8):
             width, height = height, width
 
-    sanitized_jpeg = _encode_jpeg(upright, jpeg_quality)
-    thumbnail = _fit(upright, (upright.width, upright.height), thumbnail_max_side)
+    sanitized_jpeg = None
+    if upright is image and image.size == (width, height) and original_format in ("JPEG", "MPO"):
+        # Decoded at full size and left as it was (sRGB, upright, within the cap):
+        # the original's own scan data decodes to exactly these pixels.
+        sanitized_jpeg = _jpeg_without_metadata(data, image.size)
+    if sanitized_jpeg is None:
+        sanitized_jpeg = _encode_jpeg(upright, jpeg_quality)
+    thumbnail = _shrink_for_thumbnail(upright, thumbnail_max_side)
     thumbnail_jpeg = _encode_jpeg(thumbnail, jpeg_quality)
-    phash, dhash = _hashes_of_served_jpeg(sanitized_jpeg)
+    phash, dhash = _hashes(upright)
     return ProcessedImage(
         sha256=sha256,
         original_bytes=data,
@@ -275,9 +283,21 @@ def _fit(image: Image.Image, original_size: tuple[int, int], max_side: int) -> I
     if target == image.size:
         return image
     # reducing_gap=2 box-reduces by an integer factor first where the ratio is at
-    # least 4 (1024 -> 256 thumbnail: 2.3 ms instead of 6.7 ms) and stays within
-    # 50 dB PSNR of a plain LANCZOS pass (bench/RESULTS.md, "Image processing").
+    # least 4 and stays within 50 dB PSNR of a plain LANCZOS pass (bench/
+    # RESULTS_dedup.md, "Image processing"). The served copy's pixels feed the
+    # hashes, so this stays as it is: new imports hash like the images stored.
     return image.resize(target, Image.Resampling.LANCZOS, reducing_gap=2.0)
+
+
+def _shrink_for_thumbnail(image: Image.Image, max_side: int) -> Image.Image:
+    target = _fitted_size(image.size, max_side)
+    if target == image.size:
+        return image
+    # reducing_gap=1 box-reduces by the integer part of the ratio before LANCZOS
+    # does the rest: 1.2 ms instead of 2.6 ms for 600x450 -> 256x192 (at a ratio
+    # under 4, reducing_gap=2 reduces nothing), 51-57 dB PSNR from a LANCZOS-only
+    # thumbnail (bench/RESULTS_ingest_review.md).
+    return image.resize(target, Image.Resampling.LANCZOS, reducing_gap=1.0)
 
 
 def _to_srgb(image: Image.Image) -> Image.Image:
@@ -356,13 +376,99 @@ def _encode_jpeg(image: Image.Image, quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def _hashes_of_served_jpeg(jpeg: bytes) -> tuple[int, int]:
-    # Hash the decoded JPEG rather than the pixels before encoding, so that
-    # imagehash run on the stored derivative file gives exactly these numbers.
-    with Image.open(io.BytesIO(jpeg), formats=("JPEG",)) as served:
-        gray = served.convert("L")
+# What a JPEG served as it came keeps: quantization and Huffman tables, the
+# restart interval, and the frame header of a baseline, extended or progressive
+# Huffman-coded image, which are all that decide its pixels. Any other marker
+# (arithmetic coding, lossless, hierarchical, DNL, fill bytes between segments,
+# ...) sends the image to a re-encode instead.
+_START_OF_IMAGE, _END_OF_IMAGE = b"\xff\xd8", b"\xff\xd9"
+_EOI, _SOS, _APP0, _APP14, _COM = 0xD9, 0xDA, 0xE0, 0xEE, 0xFE
+_FRAME_MARKERS = frozenset({0xC0, 0xC1, 0xC2})
+_TABLE_MARKERS = frozenset({0xC4, 0xDB, 0xDD})
+# A JFIF or Adobe segment before the first scan takes part in libjpeg's choice
+# of colour transform, so whether there was one is kept: JFIF as nothing but the
+# version-1.01 defaults (no density, no embedded thumbnail), Adobe as it is when
+# it has the standard 12 bytes of flags. Shorter or longer ones go to a re-encode.
+_BARE_JFIF = b"\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+_ADOBE_SEGMENT_SIZE = 2 + 2 + 12
+# The end of an entropy-coded segment: 0xFF followed by anything but a stuffed
+# zero, a restart marker or another fill byte.
+_MARKER_AFTER_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
+def _jpeg_without_metadata(data: bytes, size: tuple[int, int]) -> bytes | None:
+    """The JPEG without its APPn and COM segments and anything after its end, or None if unusual.
+
+    What is kept is the original's own bytes, so the result decodes to exactly
+    the pixels the original does. None (re-encode instead) for any structure
+    this parser does not fully understand.
+    """
+    if not data.startswith(_START_OF_IMAGE):
+        return None
+    jfif: bytes | None = None
+    adobe: bytes | None = None
+    kept: list[bytes] = []
+    frame_seen = False
+    scans = 0
+    position = len(_START_OF_IMAGE)
+    while True:
+        if position + 2 > len(data) or data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == _EOI:
+            break
+        end = position + 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+        if position + 4 > len(data) or end < position + 4 or end > len(data):
+            return None
+        segment = data[position:end]
+        if marker == _SOS:
+            found = _MARKER_AFTER_SCAN.search(data, end)
+            if not frame_seen or found is None:
+                return None
+            kept.append(data[position : found.start()])
+            scans += 1
+            position = found.start()
+            continue
+        if marker in _FRAME_MARKERS:
+            if frame_seen or not _is_eight_bit_three_component_frame(segment, size):
+                return None
+            frame_seen = True
+            kept.append(segment)
+        elif marker in _TABLE_MARKERS:
+            kept.append(segment)
+        elif marker == _APP0 and segment[4:9] == b"JFIF\x00":
+            if scans or jfif or len(segment) < len(_BARE_JFIF):
+                return None
+            jfif = _BARE_JFIF
+        elif marker == _APP14 and segment[4:9] == b"Adobe":
+            if scans or adobe or len(segment) != _ADOBE_SEGMENT_SIZE:
+                return None
+            adobe = segment
+        elif not (0xE0 <= marker <= 0xEF or marker == _COM):
+            return None
+        position = end
+    if not scans:
+        return None
+    return b"".join([_START_OF_IMAGE, jfif or b"", adobe or b"", *kept, _END_OF_IMAGE])
+
+
+def _is_eight_bit_three_component_frame(segment: bytes, size: tuple[int, int]) -> bool:
+    # FF Cn, length, precision, height, width, number of components, ...
+    if len(segment) < 10:
+        return False
+    height = int.from_bytes(segment[5:7], "big")
+    width = int.from_bytes(segment[7:9], "big")
+    return segment[4] == 8 and (width, height) == size and segment[9] == 3
+
+
+def _hashes(sanitized: Image.Image) -> tuple[int, int]:
+    # The pixels in memory, not a decode of the served file: the same image up to
+    # JPEG loss (identical when the original is served as it was), and a decode
+    # saved. One grayscale conversion serves both hashes.
+    gray = sanitized.convert("L")
     return _hash_to_signed(imagehash.phash(gray)), _hash_to_signed(imagehash.dhash(gray))
 
 
 def _hash_to_signed(image_hash: imagehash.ImageHash) -> int:
-    return to_signed64(int(str(image_hash), 16))
+    # int(str(image_hash), 16) without the detour through a string of bits.
+    return to_signed64(int.from_bytes(np.packbits(image_hash.hash).tobytes(), "big"))

@@ -45,6 +45,11 @@ def noise_image(size=(96, 64), seed=0) -> Image.Image:
     return Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
 
 
+def smooth_image(size=(300, 200), seed=0) -> Image.Image:
+    """Photo-like: coarse noise enlarged smoothly, so that JPEG loss moves its hashes little."""
+    return noise_image((8, 6), seed).resize(size, Image.Resampling.BICUBIC)
+
+
 def two_halves(size=(60, 40), left=RED, right=BLUE) -> Image.Image:
     image = Image.new("RGB", size, right)
     ImageDraw.Draw(image).rectangle((0, 0, size[0] // 2 - 1, size[1] - 1), fill=left)
@@ -66,6 +71,11 @@ def served(jpeg: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(jpeg))
     image.load()
     return image
+
+
+def pixels(image_or_jpeg: Image.Image | bytes) -> np.ndarray:
+    image = served(image_or_jpeg) if isinstance(image_or_jpeg, bytes) else image_or_jpeg
+    return np.asarray(image)
 
 
 def near(pixel, expected, tolerance=24) -> bool:
@@ -313,6 +323,132 @@ def test_orientation_written_only_in_xmp_is_applied():
     assert b"xmpmeta" not in result.sanitized_jpeg
 
 
+# --- JPEGs served as they came ---------------------------------------------------------------------------------
+
+
+def with_segment(jpeg: bytes, marker: int, payload: bytes) -> bytes:
+    """The JPEG with one more marker segment right after its start-of-image marker."""
+    return jpeg[:2] + bytes([0xFF, marker]) + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[2:]
+
+
+def header_markers(jpeg: bytes) -> list[int]:
+    """The marker codes of the segments before the first scan."""
+    markers, position = [], 2
+    while jpeg[position + 1] != 0xDA:
+        markers.append(jpeg[position + 1])
+        position += 2 + int.from_bytes(jpeg[position + 2 : position + 4], "big")
+    return markers
+
+
+def jpeg_full_of_metadata(**options) -> bytes:
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = 1
+    exif[0x010F] = "PhoneMaker"
+    exif.get_ifd(GPS_IFD).update({1: "N", 2: (48.0, 51.0, 30.0), 3: "E", 4: (2.0, 17.0, 40.0)})
+    data = encode(
+        smooth_image(),
+        quality=75,
+        exif=exif.tobytes(),
+        icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
+        xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/">patient 345</x:xmpmeta>',
+        comment=b"clinic 12, patient 345",
+        dpi=(300, 300),
+        **options,
+    )
+    data = with_segment(data, 0xED, b"Photoshop 3.0\x008BIM\x04\x04 IPTC: patient 345")
+    data = with_segment(data, 0xE0, b"JFXX\x00\x13 an embedded thumbnail")
+    return data + b"notes appended after the image: patient 345"
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_jpeg_needing_no_change_is_served_with_its_own_pixels_and_no_metadata(progressive):
+    data = jpeg_full_of_metadata(progressive=progressive)
+    original = Image.open(io.BytesIO(data))
+    assert original.getexif().get_ifd(GPS_IFD)  # the input really carries a location
+    assert {"exif", "icc_profile", "comment", "xmp", "dpi"} <= set(original.info)
+
+    result = process_image_bytes(data)
+
+    sanitized = served(result.sanitized_jpeg)
+    assert np.array_equal(pixels(sanitized), pixels(data))  # not re-encoded: not even JPEG loss
+    assert sanitized.info.get("progressive", 0) == progressive
+    assert not sanitized.getexif()
+    assert not {"exif", "icc_profile", "comment", "xmp", "photoshop", "adobe", "dpi"} & set(sanitized.info)
+    assert set(header_markers(result.sanitized_jpeg)) <= {0xE0, 0xC0, 0xC2, 0xC4, 0xDB, 0xDD}
+    assert result.sanitized_jpeg.count(b"\xff\xe0") == 1  # the bare JFIF header, not the JFXX thumbnail
+    for text in (b"Exif", b"PhoneMaker", b"ICC_PROFILE", b"xmpmeta", b"Photoshop", b"JFXX", b"patient", b"appended"):
+        assert text not in result.sanitized_jpeg
+    assert result.sanitized_jpeg.endswith(b"\xff\xd9")
+
+
+def test_restart_markers_and_fill_bytes_in_the_scan_are_kept_as_they_are():
+    data = encode(noise_image((64, 48)), quality=60, restart_marker_blocks=1)
+    assert b"\xff\xd0" in data
+    data = data[:-2] + b"\xff\xff\xff\xd9"  # fill bytes before the end-of-image marker are allowed
+    result = process_image_bytes(data)
+    assert np.array_equal(pixels(result.sanitized_jpeg), pixels(data))
+
+
+def with_component_ids(jpeg: bytes, ids: bytes) -> bytes:
+    """A baseline JPEG whose three components are renumbered in its frame and scan headers."""
+    data, position = bytearray(jpeg), 2
+    while data[position + 1] != 0xDA:
+        marker = data[position + 1]
+        if marker == 0xC0:
+            data[position + 10 : position + 19 : 3] = ids
+        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+    data[position + 5 : position + 11 : 2] = ids
+    return bytes(data)
+
+
+def test_adobe_rgb_encoded_jpeg_keeps_the_segment_that_decides_its_colours():
+    # Stored as RGB rather than YCbCr, and only the Adobe segment says so: with
+    # components numbered 1, 2, 3 and no Adobe segment, libjpeg assumes YCbCr.
+    data = with_component_ids(encode(two_halves((64, 48)), quality=80, keep_rgb=True), b"\x01\x02\x03")
+    assert Image.open(io.BytesIO(data)).info.get("adobe_transform") == 0
+    assert near(served(data).getpixel((8, 24)), RED)
+    result = process_image_bytes(data)
+    assert np.array_equal(pixels(result.sanitized_jpeg), pixels(data))
+
+
+@pytest.mark.parametrize(("orientation", "size"), [(1, (60, 40)), (6, (40, 60))])
+def test_only_an_upright_jpeg_is_served_as_it_came(orientation, size):
+    data = jpeg_with_orientation_and_gps(orientation)
+    result = process_image_bytes(data)
+    sanitized = served(result.sanitized_jpeg)
+    assert sanitized.size == size
+    assert np.array_equal(pixels(sanitized), pixels(data)) == (orientation == 1)
+    assert b"Exif" not in result.sanitized_jpeg
+
+
+def test_jpeg_decoded_at_reduced_scale_is_re_encoded_at_the_cap():
+    # 2048 px wide: libjpeg decodes it at half scale, exactly the 1024 px cap.
+    result = process_image_bytes(encode(smooth_image((2048, 1536)), quality=80))
+    assert served(result.sanitized_jpeg).size == (1024, 768)
+
+
+def test_multi_picture_jpeg_is_served_as_its_first_picture_alone():
+    first, second = smooth_image((60, 40), seed=1), smooth_image((60, 40), seed=2)
+    data = encode(first, "MPO", save_all=True, append_images=[second], quality=85)
+    result = process_image_bytes(data)
+    assert np.array_equal(pixels(result.sanitized_jpeg), pixels(data))
+    assert Image.open(io.BytesIO(result.sanitized_jpeg)).format == "JPEG"
+    assert result.sanitized_jpeg.count(b"\xff\xd8") == 1
+    assert b"MPF" not in result.sanitized_jpeg
+
+
+def test_jpeg_with_an_unusual_structure_is_re_encoded_without_metadata():
+    data = jpeg_with_orientation_and_gps(1)
+    data = data[:2] + b"\xff" + data[2:]  # a fill byte before the first segment: legal, but not ours to copy
+    result = process_image_bytes(data)
+    sanitized = served(result.sanitized_jpeg)
+    assert sanitized.size == (60, 40)
+    assert not np.array_equal(pixels(sanitized), pixels(data))  # a fresh encode at quality 90
+    assert near(sanitized.getpixel((10, 20)), RED)
+    assert b"Exif" not in result.sanitized_jpeg
+    assert b"patient" not in result.sanitized_jpeg
+
+
 # --- sizes, hashes, identity -------------------------------------------------------------------------------------
 
 
@@ -365,9 +501,22 @@ def test_hashes_are_deterministic_signed_64_bit_and_match_imagehash_on_the_serve
     assert (first.phash, first.dhash, first.sanitized_jpeg) == (second.phash, second.dhash, second.sanitized_jpeg)
     for value in (first.phash, first.dhash):
         assert -(2**63) <= value < 2**63
+    # Served as it came, the stored file decodes to exactly the hashed pixels.
     stored = served(first.sanitized_jpeg)
     assert to_unsigned64(first.phash) == int(str(imagehash.phash(stored)), 16)
     assert to_unsigned64(first.dhash) == int(str(imagehash.dhash(stored)), 16)
+
+
+def test_hashes_of_a_re_encoded_image_are_of_its_pixels_and_close_to_the_stored_file():
+    image = smooth_image((640, 480), seed=3)
+    result = process_image_bytes(encode(image, "PNG"))  # within the cap: the sanitized pixels are these
+    gray = image.convert("L")
+    assert to_unsigned64(result.phash) == int(str(imagehash.phash(gray)), 16)
+    assert to_unsigned64(result.dhash) == int(str(imagehash.dhash(gray)), 16)
+    # The stored copy went through JPEG at quality 90: its hashes may move by a bit or two.
+    stored = served(result.sanitized_jpeg)
+    assert (to_unsigned64(result.phash) ^ int(str(imagehash.phash(stored)), 16)).bit_count() <= 4
+    assert (to_unsigned64(result.dhash) ^ int(str(imagehash.dhash(stored)), 16)).bit_count() <= 4
 
 
 def test_different_images_get_different_hashes():
