@@ -326,8 +326,11 @@ def import_batch_run(
         )
         raise
     summary.seconds = time.monotonic() - started
+    if batch.upload:
+        # Every image is now stored on its own; the uploaded zip is no longer needed.
+        batch.upload.delete(save=False)
     ImportBatch.objects.filter(pk=batch.pk).update(
-        status=ImportBatch.Status.SUCCEEDED, finished_at=timezone.now(), seconds=summary.seconds
+        status=ImportBatch.Status.SUCCEEDED, finished_at=timezone.now(), seconds=summary.seconds, upload=""
     )
     return summary
 

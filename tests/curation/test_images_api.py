@@ -3,6 +3,7 @@ import json
 import time
 
 import pytest
+from django.core.files.storage import default_storage
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
@@ -187,3 +188,6 @@ def test_uploaded_zip_is_imported_by_a_worker_with_progress(client, curator, sta
     assert (status["imported"], status["rejected"], status["progress"]) == (5, 1, 1.0)
     assert Image.objects.count() == 5
     assert batch.source.trusted
+    batch.refresh_from_db()
+    assert not batch.upload, "the uploaded zip is deleted once its images are stored"
+    assert not default_storage.listdir("uploads")[1]
