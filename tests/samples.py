@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from curation.demo_images import KAGGLE_FOLDERS, draw_lesion
+from curation.demo_images import KAGGLE_FOLDERS, draw_lesion, write_demo_dataset
 
 EXIF_ORIENTATION = 0x0112
 GPS_IFD = 0x8825
@@ -94,3 +94,20 @@ def write_zip(path: Path, files: dict[str, bytes]) -> Path:
         for name, data in files.items():
             archive.writestr(name, data)
     return path
+
+
+def labeled_demo_snapshot(
+    root: Path, *, name: str, per_class: int, size: tuple[int, int], classes: list[int], ratios: list[float]
+):
+    """Draw, import and label pictures (each keeps its folder's class), then freeze them into a snapshot."""
+    from django.core.management import call_command
+
+    from curation.models import Image
+    from curation.services.images import image_set_label
+    from curation.services.snapshots import snapshot_create
+
+    write_demo_dataset(root, per_class=per_class, size=size, classes=classes)
+    call_command("import_images", str(root), "--source", "demo", stdout=io.StringIO())
+    for image in Image.objects.select_related("source_label"):
+        image_set_label(image=image, label=image.source_label, actor=None, action="test")
+    return snapshot_create(name=name, ratios=ratios)

@@ -26,18 +26,13 @@ from curation.imaging import (
     to_signed64,
     to_unsigned64,
 )
+from tests.samples import encode
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
 WHITE = (255, 255, 255)
 EXIF_ORIENTATION = 0x0112
 GPS_IFD = 0x8825
-
-
-def encode(image: Image.Image, format: str = "JPEG", **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=format, **options)
-    return buffer.getvalue()
 
 
 def noise_image(size=(96, 64), seed=0) -> Image.Image:

@@ -11,11 +11,11 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 from rest_framework.test import APIClient
 
-from curation.demo_images import write_demo_dataset
 from curation.models import DuplicateGroup, FrozenError, Image, LabelClass, Snapshot, SnapshotItem
 from curation.services.images import image_exclude, image_set_label
 from curation.services.snapshots import _assign_splits, _Unit, snapshot_create
 from tests.conftest import PASSWORD
+from tests.samples import labeled_demo_snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -292,11 +292,9 @@ def test_snapshot_api_create_list_detail_and_frozen_methods(api, curator, export
 
 @pytest.fixture
 def real_snapshot(tmp_path):
-    write_demo_dataset(tmp_path / "set", per_class=5, size=(160, 120), classes=[1, 2, 10])
-    call_command("import_images", str(tmp_path / "set"), "--source", "demo", stdout=io.StringIO())
-    for image in Image.objects.select_related("source_label"):
-        image_set_label(image=image, label=image.source_label, actor=None, action="test")
-    return snapshot_create(name="Real Set", ratios=[0.6, 0.2, 0.2])
+    return labeled_demo_snapshot(
+        tmp_path / "set", name="Real Set", per_class=5, size=(160, 120), classes=[1, 2, 10], ratios=[0.6, 0.2, 0.2]
+    )
 
 
 def test_export_streams_csv_and_jsonl_rows_in_a_stable_order(api, exporter, real_snapshot):
