@@ -4,7 +4,6 @@ import hashlib
 import itertools
 
 import factory
-from django.contrib.auth import get_user_model
 
 from curation.models import Image, ImageSource, ImportBatch, LabelClass, Source
 
@@ -13,14 +12,6 @@ _counter = itertools.count()
 
 def _sha(n: int) -> str:
     return hashlib.sha256(f"image-{n}".encode()).hexdigest()
-
-
-class UserFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = get_user_model()
-        django_get_or_create = ("username",)
-
-    username = factory.Sequence(lambda n: f"user{n}")
 
 
 class SourceFactory(factory.django.DjangoModelFactory):

@@ -18,6 +18,15 @@ from tests.ml.conftest import QUICK
 pytestmark = pytest.mark.slow
 
 
+def start_long_run(client, snapshot) -> int:
+    """A run that would take 200 epochs: long enough to cancel or kill in the middle."""
+    config = {**QUICK, "stage1_epochs": 200, "early_stopping_patience": 200}
+    response = client.post(
+        "/api/v1/training-runs/", {"snapshot": snapshot.pk, "preset": "tiny", "config": config}, format="json"
+    )
+    return response.json()["id"]
+
+
 def wait_for(api, user, run_id: int, statuses: set[str], timeout: float = 240) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -91,19 +100,7 @@ def test_a_worker_trains_a_run_and_stores_the_model_version(api, curator, traina
 @pytest.mark.django_db(transaction=True)
 def test_cancel_stops_a_running_run_and_keeps_what_is_known(api, curator, trainable_snapshot, start_worker):
     start_worker(queues="training", pool="solo")
-    run_id = (
-        api(curator)
-        .post(
-            "/api/v1/training-runs/",
-            {
-                "snapshot": trainable_snapshot.pk,
-                "preset": "tiny",
-                "config": {**QUICK, "stage1_epochs": 200, "early_stopping_patience": 200},
-            },
-            format="json",
-        )
-        .json()["id"]
-    )
+    run_id = start_long_run(api(curator), trainable_snapshot)
     deadline = time.monotonic() + 240
     while not TrainingRun.objects.get(pk=run_id).history and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -149,19 +146,7 @@ def test_a_killed_worker_leaves_a_failed_run_not_a_running_one(
     api, curator, trainable_snapshot, start_worker, settings
 ):
     worker = start_worker(queues="training", pool="solo", ML_HEARTBEAT_SECONDS="1")
-    run_id = (
-        api(curator)
-        .post(
-            "/api/v1/training-runs/",
-            {
-                "snapshot": trainable_snapshot.pk,
-                "preset": "tiny",
-                "config": {**QUICK, "stage1_epochs": 200, "early_stopping_patience": 200},
-            },
-            format="json",
-        )
-        .json()["id"]
-    )
+    run_id = start_long_run(api(curator), trainable_snapshot)
     wait_for(api, curator, run_id, {"running"})
 
     os.kill(worker.process.pid, signal.SIGKILL)
