@@ -2,10 +2,12 @@
 
 import json
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -66,25 +68,31 @@ def test_demo_sets_up_sqlite_users_images_and_a_snapshot_and_runs_web_and_worker
         text=True,
         start_new_session=True,
     )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in server.stdout], daemon=True).start()
+    announced = f"DermCurate runs at http://127.0.0.1:{port}/"
+    output = ""
     try:
+        # The script says where it runs once its web server answers.
         deadline = time.monotonic() + 90
-        status = None
-        while time.monotonic() < deadline:
+        while announced not in output and time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                    status = json.loads(response.read())
-                break
-            except OSError:
-                time.sleep(0.5)
-        assert status == {"status": "ok"}
+                output += lines.get(timeout=1)
+            except queue.Empty:
+                assert server.poll() is None, output
+        assert announced in output
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            assert json.loads(response.read()) == {"status": "ok"}
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=5) as response:
             assert b"Sign in" in response.read()
         os.killpg(server.pid, signal.SIGINT)
-        output, _ = server.communicate(timeout=60)
+        server.wait(timeout=60)
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
-    assert f"DermCurate runs at http://127.0.0.1:{port}/" in output
+    time.sleep(0.5)  # let the reader thread drain what the script printed last
+    while not lines.empty():
+        output += lines.get()
     assert "Stopped." in output
     assert server.returncode is not None
     for pattern in (f"runserver 127.0.0.1:{port}", f"{tmp_path}/var/worker.log"):
