@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.views import home
-from config.health import healthz
+from core.health import healthz
 
 api_v1 = [
     path("", include("accounts.api_urls")),

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.models import Job
+
 
 class FrozenError(Exception):
     """A write to a frozen snapshot was attempted."""
@@ -41,32 +43,22 @@ class Source(models.Model):
         return self.name
 
 
-class ImportBatch(models.Model):
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
+class ImportBatch(Job):
+    """A folder or zip to import: a job (see core.models.Job) run by the default queue's workers."""
 
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="batches")
     path = models.CharField(max_length=1000, blank=True, help_text="folder or zip imported")
     upload = models.FileField(upload_to="uploads/", max_length=255, blank=True)
     class_map = models.JSONField(default=dict, blank=True, help_text="folder name → class code overrides")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    process = models.CharField(max_length=200, blank=True, help_text="host:pid of the importing process")
-    total_files = models.PositiveIntegerField(default=0)
-    processed_files = models.PositiveIntegerField(default=0)
     imported = models.PositiveIntegerField(default=0)
     already_present = models.PositiveIntegerField(default=0)
     duplicates_exact = models.PositiveIntegerField(default=0)
     rejected_count = models.PositiveIntegerField(default=0)
     seconds = models.FloatField(null=True, blank=True)
-    error = models.TextField(blank=True)
+
+    job_kind = "import"
+    job_task = "curation.tasks.import_batch_run_task"
+    job_queue = "default"
 
     class Meta:
         ordering = ["-created_at"]
@@ -75,9 +67,16 @@ class ImportBatch(models.Model):
     def __str__(self) -> str:
         return f"Import #{self.pk} ({self.source})"
 
-    @property
-    def progress(self) -> float:
-        return self.processed_files / self.total_files if self.total_files else 0.0
+    def job_cleanup(self) -> None:
+        # Files are written before their rows: a killed import leaves files without rows.
+        from curation.services.imports import import_batch_stopped
+
+        import_batch_stopped(batch=self)
+
+    def job_prepare_retry(self) -> None:
+        from curation.services.imports import import_batch_check_retry
+
+        import_batch_check_retry(batch=self)
 
 
 class RejectedFile(models.Model):

@@ -4,17 +4,15 @@ from celery import shared_task
 IMPORT_SOFT_TIME_LIMIT = 6 * 3600
 
 
-@shared_task(soft_time_limit=IMPORT_SOFT_TIME_LIMIT, time_limit=IMPORT_SOFT_TIME_LIMIT + 300)
+@shared_task(soft_time_limit=IMPORT_SOFT_TIME_LIMIT, time_limit=IMPORT_SOFT_TIME_LIMIT + 300, acks_late=True)
 def import_batch_run_task(batch_id: int) -> dict | None:
-    """Run an uploaded import batch. A redelivered task finds the batch claimed and does nothing."""
+    """Run an import batch. A redelivered task finds the batch claimed and does nothing."""
     from django.core.exceptions import ValidationError
 
-    from curation.services.imports import import_batch_claim, import_batch_run
+    from curation.services.imports import import_batch_execute
 
-    batch = import_batch_claim(batch_id=batch_id)
-    if batch is None:
-        return None
     try:
-        return import_batch_run(batch=batch).as_dict()
+        summary = import_batch_execute(batch_id=batch_id)
     except ValidationError:
         return None  # the batch row holds the reason for the curator
+    return summary.as_dict() if summary else None

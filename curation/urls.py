@@ -9,6 +9,8 @@ urlpatterns = [
     path("curation/", views.images, name="images"),
     path("curation/imports/new/", views.import_new, name="import-new"),
     path("curation/imports/<int:batch_id>/", views.import_batch, name="import-batch"),
+    path("curation/imports/<int:batch_id>/retry/", views.import_batch_retry, name="import-batch-retry"),
+    path("curation/imports/<int:batch_id>/cancel/", views.import_batch_cancel, name="import-batch-cancel"),
     path("curation/imports/<int:batch_id>/status.json", views.import_batch_status, name="import-batch-status"),
     path("curation/duplicates/", views.duplicates, name="duplicates"),
     path(

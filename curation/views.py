@@ -12,6 +12,7 @@ from accounts.permissions import role_required
 from accounts.redirects import safe_next
 from accounts.roles import IMAGE_VIEWER_ROLES, Role
 from accounts.selectors import user_has_role
+from core.services.jobs import job_cancel, job_retry
 from curation.models import DuplicateGroup, Image, ImportBatch, LabelClass, Snapshot, Source
 from curation.selectors.duplicates import duplicate_group_list
 from curation.selectors.images import (
@@ -131,21 +132,45 @@ def import_batch(request, batch_id: int):
 
 
 @role_required(Role.CURATOR)
+@require_POST
+def import_batch_retry(request, batch_id: int):
+    try:
+        job_retry(job=get_object_or_404(ImportBatch, pk=batch_id), actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Import #{batch_id} is queued again.")
+    return redirect("curation:import-batch", batch_id=batch_id)
+
+
+@role_required(Role.CURATOR)
+@require_POST
+def import_batch_cancel(request, batch_id: int):
+    try:
+        job_cancel(job=get_object_or_404(ImportBatch, pk=batch_id), actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Import #{batch_id} will stop after its current chunk.")
+    return redirect("curation:import-batch", batch_id=batch_id)
+
+
+@role_required(Role.CURATOR)
 @require_GET
 def import_batch_status(request, batch_id: int):
     batch = get_object_or_404(ImportBatch, pk=batch_id)
     return JsonResponse(
         {
             "status": batch.status,
-            "total_files": batch.total_files,
-            "processed_files": batch.processed_files,
+            "total_files": batch.progress_total,
+            "processed_files": batch.progress_done,
             "imported": batch.imported,
             "already_present": batch.already_present,
             "duplicates_exact": batch.duplicates_exact,
             "rejected": batch.rejected_count,
             "error": batch.error,
             "seconds": batch.seconds,
-            "progress": round(batch.progress, 4),
+            "progress": batch.progress_fraction,
         }
     )
 

@@ -1,7 +1,8 @@
 from django.contrib import admin
 
 from accounts.admin import CuratorReadOnlyAdmin
-from labeling.models import Adjudication, AuditEvent, Review
+from core.models import AuditEvent
+from labeling.models import Adjudication, Review
 
 
 @admin.register(Review)
@@ -18,6 +19,6 @@ class AdjudicationAdmin(CuratorReadOnlyAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(CuratorReadOnlyAdmin):
-    list_display = ("created_at", "actor", "action", "target", "before", "after")
+    list_display = ("created_at", "actor", "action", "target", "image_id", "reason", "before", "after")
     list_filter = ("action",)
     list_select_related = ("actor",)

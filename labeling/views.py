@@ -5,6 +5,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.permissions import role_required
 from accounts.roles import Role
+from core.selectors.audit import audit_events_for_image
 from curation.models import ExclusionReason, Image
 from curation.services.images import image_override
 from labeling.keys import class_buttons, reason_buttons
@@ -113,6 +114,7 @@ def image_history(request, image_id: int):
         "labeling/image_history.html",
         {
             "image": get_object_or_404(image_history_detail(), pk=image_id),
+            "audit_events": audit_events_for_image(image_id=image_id),
             "classes": class_buttons(),
             "reasons": ExclusionReason.choices,
         },

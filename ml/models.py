@@ -1,44 +1,25 @@
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.models import Job
 from curation.models import Snapshot
 
 
-class TrainingRunQuerySet(models.QuerySet):
-    def active(self):
-        return self.filter(status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING])
+class TrainingRun(Job):
+    """A request to train on a snapshot: a job (see core.models.Job) run by the `training` queue's workers.
 
-
-class TrainingRun(models.Model):
-    """A request to train on a snapshot; the training task claims it and
-    moves it QUEUED → RUNNING → SUCCEEDED / FAILED / CANCELLED."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
+    progress_done / progress_total count epochs; progress_detail holds the stage and the last epoch's metrics.
+    """
 
     snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="training_runs")
     preset = models.CharField(max_length=20)
     config = models.JSONField(help_text="the resolved training config")
     config_hash = models.CharField(max_length=64)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
-    progress = models.JSONField(default=dict, blank=True)
     history = models.JSONField(default=list, blank=True)
-    error = models.TextField(blank=True)
-    traceback = models.TextField(blank=True)
-    cancel_requested = models.BooleanField(default=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    worker = models.CharField(max_length=200, blank=True)
 
-    objects = TrainingRunQuerySet.as_manager()
+    job_kind = "training"
+    job_task = "ml.tasks.training_run_execute_task"
+    job_queue = "training"
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -55,9 +36,10 @@ class TrainingRun(models.Model):
     def __str__(self) -> str:
         return f"Training run #{self.pk} ({self.status})"
 
-    @property
-    def is_active(self) -> bool:
-        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+    def job_prepare_retry(self) -> None:
+        # A retry starts the epochs again: the history of the failed attempt is dropped.
+        self.history = []
+        self.progress_detail = {}
 
 
 class ModelVersion(models.Model):

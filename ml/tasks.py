@@ -1,5 +1,4 @@
 from celery import shared_task
-from celery.signals import worker_ready
 
 # Long enough for the B5 recipe on one GPU; the soft limit lets the run record its failure.
 TRAINING_SOFT_TIME_LIMIT = 48 * 3600
@@ -12,10 +11,3 @@ def training_run_execute_task(run_id: int) -> str | None:
 
     run = training_run_execute(run_id=run_id)
     return run.status if run else None
-
-
-@worker_ready.connect
-def _fail_runs_of_dead_workers(**kwargs) -> None:
-    from ml.services.runs import training_runs_fail_stale
-
-    training_runs_fail_stale()

@@ -8,6 +8,7 @@ urlpatterns = [
     path("ml/runs/", views.runs, name="runs"),
     path("ml/runs/<int:run_id>/", views.run, name="run"),
     path("ml/runs/<int:run_id>/cancel/", views.run_cancel, name="run-cancel"),
+    path("ml/runs/<int:run_id>/retry/", views.run_retry, name="run-retry"),
     path("ml/models/", views.models, name="models"),
     path("ml/models/compare/", views.models_compare, name="models-compare"),
     path("ml/models/<int:model_id>/", views.model, name="model"),

@@ -9,11 +9,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.permissions import role_required
 from accounts.roles import Role
+from core.services.jobs import job_cancel, job_retry
 from curation.models import Snapshot
 from ml.models import ModelVersion, TrainingRun
 from ml.selectors.models import model_version_compare, model_version_list, production_model, training_run_list
 from ml.services.models import model_version_promote
-from ml.services.runs import training_run_cancel, training_run_request, training_runs_fail_stale
+from ml.services.runs import training_run_request
 from ml.training.config import PRESETS
 
 
@@ -40,7 +41,6 @@ def runs(request):
             )
             return redirect("ml:run", run_id=run.pk)
         return redirect(request.POST.get("back") or "ml:runs")
-    training_runs_fail_stale()
     return render(
         request,
         "ml/runs.html",
@@ -55,7 +55,6 @@ def runs(request):
 @role_required(Role.CURATOR)
 @require_GET
 def run(request, run_id: int):
-    training_runs_fail_stale()
     return render(request, "ml/run.html", {"run": get_object_or_404(training_run_list(), pk=run_id)})
 
 
@@ -63,11 +62,23 @@ def run(request, run_id: int):
 @require_POST
 def run_cancel(request, run_id: int):
     try:
-        training_run_cancel(run=get_object_or_404(TrainingRun, pk=run_id), actor=request.user)
+        job_cancel(job=get_object_or_404(TrainingRun, pk=run_id), actor=request.user)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(request, f"Run #{run_id} will stop at its next batch.")
+    return redirect("ml:run", run_id=run_id)
+
+
+@role_required(Role.CURATOR)
+@require_POST
+def run_retry(request, run_id: int):
+    try:
+        job_retry(job=get_object_or_404(TrainingRun, pk=run_id), actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Run #{run_id} is queued again.")
     return redirect("ml:run", run_id=run_id)
 
 

@@ -12,15 +12,18 @@ export ML_BASE_WEIGHTS=${ML_BASE_WEIGHTS:-none}
 .venv/bin/celery -A config worker -Q default,training --concurrency 2 --loglevel INFO \
   --without-gossip --without-mingle --logfile "$var_dir/worker.log" &
 worker=$!
+# Celery beat: fails jobs whose worker stopped beating (see DERMCURATE_JOB_STALE_SECONDS).
+.venv/bin/celery -A config beat --loglevel INFO --logfile "$var_dir/beat.log" --schedule "$var_dir/celerybeat-schedule" &
+beat=$!
 .venv/bin/python manage.py runserver "127.0.0.1:$port" --noreload &
 web=$!
 
 stop() {
   trap - INT TERM EXIT
   echo
-  echo "Stopping the web server and the worker ..."
-  kill -TERM "$web" "$worker" 2>/dev/null || true
-  wait "$web" "$worker" 2>/dev/null || true
+  echo "Stopping the web server, the worker and beat ..."
+  kill -TERM "$web" "$worker" "$beat" 2>/dev/null || true
+  wait "$web" "$worker" "$beat" 2>/dev/null || true
   echo "Stopped."
 }
 trap stop INT TERM EXIT
@@ -34,4 +37,4 @@ done
 echo
 echo "DermCurate runs at http://127.0.0.1:$port/  (worker log: $var_dir/worker.log; Ctrl-C stops both)"
 echo
-wait -n "$web" "$worker"
+wait -n "$web" "$worker" "$beat"

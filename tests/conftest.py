@@ -1,7 +1,9 @@
 """Fixtures shared by every test: users per role, API clients, real workers."""
 
+import contextlib
 import importlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -109,15 +111,19 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
     if db["ENGINE"].endswith("postgresql"):
         env["DATABASE_URL"] = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     env["MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
+    # The same scratch and work folders, so that a test can see what a worker leaves there.
+    env["DERMCURATE_JOB_SCRATCH_DIR"] = str(settings.DERMCURATE_JOB_SCRATCH_DIR)
+    env["ML_WORK_DIR"] = str(settings.ML_WORK_DIR)
     env["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
     env.update(overrides)
     return env
 
 
 class WorkerProcess:
-    """A real `celery worker` child process."""
+    """A real `celery worker` child process, in a process group of its own (with `beat`, it also runs
+    Celery beat's schedule). kill() and stop() end the whole group: pool processes included."""
 
-    def __init__(self, *, queues: str, env: dict[str, str], log_path: Path, pool: str = "prefork"):
+    def __init__(self, *, queues: str, env: dict[str, str], log_path: Path, pool: str = "prefork", beat: bool = False):
         self.log_path = log_path
         self._log = log_path.open("wb")
         command = [
@@ -138,9 +144,13 @@ class WorkerProcess:
             "--without-mingle",
             "--without-gossip",
             "--hostname",
-            f"test-{queues}-{os.getpid()}@%h",
+            f"test-{queues}-{os.getpid()}-{log_path.stem}@%h",
         ]
-        self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        if beat:
+            command.append("--beat")
+        self.process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def wait_ready(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
@@ -155,14 +165,24 @@ class WorkerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def _signal_group(self, signal_number: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal_number)
+
+    def kill(self) -> None:
+        """SIGKILL the worker and every process it started, as a crash or the OOM killer would."""
+        self._signal_group(signal.SIGKILL)
+        self.process.wait()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        # Whatever is left of the group (pool processes, a resource tracker) goes too.
+        self._signal_group(signal.SIGKILL)
+        if self.process.poll() is None:
+            self.process.wait()
         self._log.close()
 
 
@@ -171,11 +191,14 @@ def start_worker(tmp_path):
     """start_worker(queues="default", **env) → a ready WorkerProcess, stopped after the test."""
     workers: list[WorkerProcess] = []
 
-    def start(queues: str = "default", pool: str = "prefork", **env_overrides: str) -> WorkerProcess:
+    def start(
+        queues: str = "default", pool: str = "prefork", beat: bool = False, **env_overrides: str
+    ) -> WorkerProcess:
         worker = WorkerProcess(
             queues=queues,
             env=subprocess_env(**env_overrides),
             pool=pool,
+            beat=beat,
             log_path=tmp_path / f"worker-{len(workers)}.log",
         )
         workers.append(worker)

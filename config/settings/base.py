@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "core",
     "accounts",
     "curation",
     "labeling",
@@ -117,11 +118,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "config.pagination.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_SCHEMA_CLASS": "config.api.AutoSchema",
-    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.api.AutoSchema",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # ?format= is the export's own parameter (csv, jsonl), not DRF's renderer switch.
     "URL_FORMAT_OVERRIDE": None,
@@ -154,8 +155,16 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_IMPORTS = ["config.tasks"]
+CELERY_IMPORTS = ["core.tasks"]
 CELERY_TASK_ROUTES = {"ml.tasks.training_run_execute_task": {"queue": "training"}}
+# Celery beat (`make demo` and the compose file run it): the worker side fails jobs whose
+# heartbeat went stale and sends jobs the broker missed.
+DERMCURATE_JOB_SWEEP_SECONDS = env.float("DERMCURATE_JOB_SWEEP_SECONDS", default=30)
+CELERY_BEAT_SCHEDULE = {
+    "jobs-sweep": {"task": "core.tasks.jobs_sweep_task", "schedule": DERMCURATE_JOB_SWEEP_SECONDS},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SYNC_EVERY = 1  # the schedule file is written after each sweep: the compose health check reads it
 # Global ceilings; long tasks set their own, larger limits.
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=15 * 60)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=16 * 60)
@@ -167,6 +176,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # --- DermCurate ---------------------------------------------------------------
+# Jobs (imports, training runs, …): a running job beats every HEARTBEAT seconds; one whose last
+# beat is older than STALE seconds is failed by the beat task. Scratch folders live under SCRATCH_DIR.
+DERMCURATE_JOB_HEARTBEAT_SECONDS = env.float("DERMCURATE_JOB_HEARTBEAT_SECONDS", default=10)
+DERMCURATE_JOB_STALE_SECONDS = env.int("DERMCURATE_JOB_STALE_SECONDS", default=120)
+DERMCURATE_JOB_SCRATCH_DIR = Path(env("DERMCURATE_JOB_SCRATCH_DIR", default=str(VAR_DIR / "jobs")))
 DERMCURATE_REVIEWS_REQUIRED = env.int("DERMCURATE_REVIEWS_REQUIRED", default=2)
 DERMCURATE_LEASE_SECONDS = env.int("DERMCURATE_LEASE_SECONDS", default=10 * 60)
 DERMCURATE_SKIP_SECONDS = env.int("DERMCURATE_SKIP_SECONDS", default=24 * 3600)
@@ -187,8 +201,6 @@ DERMCURATE_ZIP_MAX_BYTES = env.int("DERMCURATE_ZIP_MAX_BYTES", default=20 * 1024
 DERMCURATE_ZIP_MAX_RATIO = env.int("DERMCURATE_ZIP_MAX_RATIO", default=100)
 
 ML_BASE_WEIGHTS = env("ML_BASE_WEIGHTS", default="imagenet")
-ML_HEARTBEAT_SECONDS = env.int("ML_HEARTBEAT_SECONDS", default=10)
-ML_STALE_AFTER_SECONDS = env.int("ML_STALE_AFTER_SECONDS", default=120)
 ML_TRAINING_TIME_LIMIT = env.int("ML_TRAINING_TIME_LIMIT", default=48 * 3600)
 ML_WORK_DIR = Path(env("ML_WORK_DIR", default=str(VAR_DIR / "ml-work")))
 

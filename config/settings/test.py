@@ -17,4 +17,9 @@ STORAGES = {
 }
 ML_BASE_WEIGHTS = env("ML_BASE_WEIGHTS", default="none")
 STATIC_ROOT = Path(tempfile.mkdtemp(prefix="dermcurate-static-"))
+# Tests write nothing into the checkout: scratch, training work and beat's schedule go to temporary folders.
+_SCRATCH = Path(tempfile.mkdtemp(prefix="dermcurate-test-var-"))
+DERMCURATE_JOB_SCRATCH_DIR = Path(env("DERMCURATE_JOB_SCRATCH_DIR", default=str(_SCRATCH / "jobs")))
+ML_WORK_DIR = Path(env("ML_WORK_DIR", default=str(_SCRATCH / "ml-work")))
+CELERY_BEAT_SCHEDULE_FILENAME = env("CELERY_BEAT_SCHEDULE_FILENAME", default=str(_SCRATCH / "celerybeat-schedule"))
 WHITENOISE_AUTOREFRESH = True

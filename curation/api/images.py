@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsCurator
-from config.pagination import paginated_response
+from core.pagination import paginated_response
 from curation.models import Image, LabelClass
 from curation.selectors.images import image_list
 

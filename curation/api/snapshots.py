@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsCurator, IsExporter
-from config.pagination import paginated_response
+from core.pagination import paginated_response
 from curation.models import LabelClass, Snapshot
 from curation.selectors.snapshots import (
     EXPORT_COLUMNS,

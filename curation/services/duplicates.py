@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from core.services.audit import audit_record
 from curation.models import DuplicateGroup, ExclusionReason, Image, NotDuplicateDecision
 from curation.services.images import image_exclude
 
@@ -140,13 +141,10 @@ def duplicate_group_keep_one(*, group: DuplicateGroup, keep: Image, actor) -> li
 
 
 def _audit_group(*, actor, action: str, group: DuplicateGroup, members: list[int], image: Image | None) -> None:
-    from curation.signals import audit_event
-
-    audit_event.send(
-        sender=DuplicateGroup,
+    audit_record(
         actor=actor,
         action=action,
-        image=image,
+        image_id=image.pk if image else None,
         target=f"duplicate_group:{group.pk}",
         before={"members": members},
         after={"not_duplicates": [image.pk] if image else members},

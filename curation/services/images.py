@@ -4,8 +4,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from core.services.audit import audit_record
 from curation.models import ExclusionReason, Image, LabelClass
-from curation.signals import audit_event
 
 
 def image_state(image: Image) -> dict:
@@ -21,9 +21,7 @@ def _save_state(*, image: Image, actor, action: str, before: dict, note: str = "
     after = image_state(image)
     if note:
         after["note"] = note
-    audit_event.send(
-        sender=Image, actor=actor, action=action, image=image, target=f"image:{image.pk}", before=before, after=after
-    )
+    audit_record(actor=actor, action=action, image_id=image.pk, target=f"image:{image.pk}", before=before, after=after)
     return image
 
 

@@ -8,25 +8,22 @@ a killed import are swept by the next one.
 """
 
 import logging
-import os
 import shutil
-import socket
 import stat
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Min
 from django.utils import timezone
 
+from core.services.jobs import JobExecution, job_claim, job_enqueue, job_running
 from curation.models import Image, ImageSource, ImportBatch, LabelClass, RejectedFile, Source
 from curation.selectors.classes import folder_name_index, label_classes_by_code
 from curation.services import storage
@@ -39,7 +36,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
-STALE_BATCH_AFTER = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -213,75 +209,66 @@ def import_batch_create(
     return batch
 
 
-def _this_process() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def import_batch_request(*, upload, source_name: str, trusted: bool, created_by) -> ImportBatch:
-    """Queue an uploaded zip for import by a worker (after this transaction commits)."""
-    from curation.tasks import import_batch_run_task
-
+def import_batch_request(
+    *, upload, source_name: str, trusted: bool, created_by, class_map: dict[str, str] | None = None
+) -> ImportBatch:
+    """Queue an uploaded zip for import by a worker (its task is sent once this transaction commits)."""
     if not zipfile.is_zipfile(upload):
         raise ValidationError(f"{upload.name} is not a zip file.")
     upload.seek(0)
-    batch = import_batch_create(
-        source_name=source_name, trusted=trusted, path=upload.name, upload=upload, created_by=created_by
-    )
-    transaction.on_commit(lambda: import_batch_run_task.delay(batch.pk))
+    with transaction.atomic():
+        batch = import_batch_create(
+            source_name=source_name,
+            trusted=trusted,
+            path=upload.name,
+            upload=upload,
+            class_map=class_map,
+            created_by=created_by,
+        )
+        job_enqueue(batch)
     return batch
 
 
-def import_batch_claim(*, batch_id: int) -> ImportBatch | None:
-    """Move a queued batch to running; None when another process already has it."""
-    now = timezone.now()
-    claimed = ImportBatch.objects.filter(pk=batch_id, status=ImportBatch.Status.QUEUED).update(
-        status=ImportBatch.Status.RUNNING, started_at=now, heartbeat_at=now, process=_this_process()
-    )
-    return ImportBatch.objects.get(pk=batch_id) if claimed else None
-
-
-def _process_is_gone(process: str) -> bool:
-    host, _, pid = process.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def import_batches_fail_stale() -> int:
-    """Batches whose process died are marked failed: no heartbeat for a while, or,
-    on this host, their process no longer exists."""
-    cutoff = timezone.now() - STALE_BATCH_AFTER
-    running = ImportBatch.objects.filter(status=ImportBatch.Status.RUNNING)
-    stale = [b.pk for b in running if (b.heartbeat_at and b.heartbeat_at < cutoff) or _process_is_gone(b.process)]
-    return ImportBatch.objects.filter(pk__in=stale, status=ImportBatch.Status.RUNNING).update(
-        status=ImportBatch.Status.FAILED,
-        finished_at=timezone.now(),
-        error="Interrupted: the importing process stopped. Run the same import again to complete it.",
-    )
+def import_batch_check_retry(*, batch: ImportBatch) -> None:
+    """A retry needs what the batch imports: its uploaded zip in storage, or its folder or zip on disk."""
+    if batch.upload:
+        if not batch.upload.storage.exists(batch.upload.name):
+            raise ValidationError(f"Import #{batch.pk} cannot be retried: its uploaded zip is gone from storage.")
+    elif not Path(batch.path).exists():
+        raise ValidationError(f"Import #{batch.pk} cannot be retried: {batch.path} does not exist any more.")
 
 
 def storage_sweep_orphans() -> int:
     """Delete content files that have no image row (left by a killed import).
 
-    Only after an interrupted import was found (listing all of storage is slow on S3),
-    and never while another import runs, since its files precede its rows.
+    Files are written before their rows, so this never runs while an import is
+    running; it is left pending instead, and the next import to start runs it.
+    Listing all of storage is slow on S3, so it runs only after an interrupted import.
     """
-    if not import_batches_fail_stale():
+    if ImportBatch.objects.running().exists():
         return 0
-    if ImportBatch.objects.filter(status=ImportBatch.Status.RUNNING).count() > 1:
-        return 0
+    pending = list(ImportBatch.objects.filter(status=ImportBatch.Status.FAILED, progress_detail__sweep_pending=True))
     known = set(Image.objects.values_list("sha256", flat=True))
     orphans = [name for sha256, name in storage.content_file_names() if sha256 not in known]
     storage.content_files_delete(orphans)
     if orphans:
         logger.info("removed %d files left by an interrupted import", len(orphans))
+    for batch in pending:
+        detail = {**batch.progress_detail, "sweep_pending": False}
+        ImportBatch.objects.filter(pk=batch.pk).update(progress_detail=detail)
     return len(orphans)
+
+
+def import_batch_stopped(*, batch: ImportBatch) -> None:
+    """What the beat task runs after failing a batch whose worker stopped: sweep its files now, or
+    leave the sweep pending for the next import when another import is running."""
+    ImportBatch.objects.filter(pk=batch.pk).update(progress_detail={**batch.progress_detail, "sweep_pending": True})
+    storage_sweep_orphans()
+
+
+def _sweep_if_pending() -> None:
+    if ImportBatch.objects.filter(status=ImportBatch.Status.FAILED, progress_detail__sweep_pending=True).exists():
+        storage_sweep_orphans()
 
 
 def import_images(
@@ -294,45 +281,50 @@ def import_images(
     progress: ProgressCallback | None = None,
     workers: int = 0,
 ) -> ImportSummary:
-    """Import a folder or zip at `path` in one call (what the command runs)."""
+    """Import a folder or zip at `path` in this process (what the command runs)."""
     path = Path(path)
     if not path.exists():
         raise ValidationError(f"{path} does not exist.")
     batch = import_batch_create(
         source_name=source_name, trusted=trusted, path=str(path), class_map=class_map, created_by=created_by
     )
-    batch = import_batch_claim(batch_id=batch.pk)
+    # This process runs it: the beat task must not send it to a worker as well.
+    ImportBatch.objects.filter(pk=batch.pk).update(dispatched_at=timezone.now())
+    return import_batch_execute(batch_id=batch.pk, progress=progress, workers=workers)
+
+
+def import_batch_execute(
+    *, batch_id: int, progress: ProgressCallback | None = None, workers: int = 0
+) -> ImportSummary | None:
+    """Claim a queued batch and run it to the end; None when it is not queued (a redelivered task)."""
+    batch = job_claim(model=ImportBatch, job_id=batch_id)
+    if batch is None:
+        return None
     return import_batch_run(batch=batch, progress=progress, workers=workers)
 
 
 def import_batch_run(
     *, batch: ImportBatch, progress: ProgressCallback | None = None, workers: int = 0
 ) -> ImportSummary:
-    """Run a claimed batch to the end; the batch row records the outcome either way."""
+    """Run a claimed batch; the batch row records the outcome either way (errors are raised again)."""
     started = time.monotonic()
+    writer = _BatchWriter(batch)
     try:
-        with tempfile.TemporaryDirectory(prefix="dermcurate-import-") as scratch:
-            root = _import_root(batch, Path(scratch))
-            summary = _import_folder(batch=batch, root=root, progress=progress, workers=workers)
-    except Exception as error:
-        message = (
-            "; ".join(error.messages) if isinstance(error, ValidationError) else f"{type(error).__name__}: {error}"
-        )
-        ImportBatch.objects.filter(pk=batch.pk).update(
-            status=ImportBatch.Status.FAILED,
-            error=message,
-            finished_at=timezone.now(),
-            seconds=time.monotonic() - started,
-        )
-        raise
-    summary.seconds = time.monotonic() - started
-    if batch.upload:
-        # Every image is now stored on its own; the uploaded zip is no longer needed.
-        batch.upload.delete(save=False)
-    ImportBatch.objects.filter(pk=batch.pk).update(
-        status=ImportBatch.Status.SUCCEEDED, finished_at=timezone.now(), seconds=summary.seconds, upload=""
-    )
-    return summary
+        with job_running(batch) as execution:
+            writer.execution = execution
+            root = _import_root(batch, execution.scratch)
+            _import_folder(batch=batch, root=root, writer=writer, progress=progress, workers=workers)
+            writer.summary.seconds = time.monotonic() - started
+            with transaction.atomic():
+                ImportBatch.objects.filter(pk=batch.pk).update(seconds=writer.summary.seconds, upload="")
+                execution.succeed()
+            if batch.upload:
+                # Every image is now stored on its own; the uploaded zip is no longer needed.
+                batch.upload.delete(save=False)
+    finally:
+        writer.summary.seconds = time.monotonic() - started
+        ImportBatch.objects.filter(pk=batch.pk, seconds__isnull=True).update(seconds=writer.summary.seconds)
+    return writer.summary
 
 
 def _import_root(batch: ImportBatch, scratch: Path) -> Path:
@@ -356,13 +348,14 @@ def _import_root(batch: ImportBatch, scratch: Path) -> Path:
     return root
 
 
-def _import_folder(*, batch: ImportBatch, root: Path, progress: ProgressCallback | None, workers: int) -> ImportSummary:
+def _import_folder(
+    *, batch: ImportBatch, root: Path, writer: "_BatchWriter", progress: ProgressCallback | None, workers: int
+) -> ImportSummary:
     from curation import import_pool
 
     planned, skipped = import_plan(root, class_map=batch.class_map)
-    storage_sweep_orphans()
-    ImportBatch.objects.filter(pk=batch.pk).update(total_files=len(planned))
-    writer = _BatchWriter(batch)
+    _sweep_if_pending()
+    writer.execution.progress(done=0, total=len(planned))
     writer.summary.skipped_not_images = skipped
     known = frozenset(Image.objects.values_list("sha256", flat=True))
     options = {
@@ -395,8 +388,14 @@ class _BatchWriter:
 
     def __init__(self, batch: ImportBatch):
         self.batch = batch
+        self.execution: JobExecution | None = None
         self.labels = {label.code: label for label in LabelClass.objects.all()}
         self.summary = ImportSummary(batch_id=batch.pk)
+        # A retried batch counts what its earlier attempts imported as imported, not as already present.
+        self.imported_earlier = _first_imported_by(batch) if batch.attempts > 1 else frozenset()
+        self.summary.imported = len(self.imported_earlier)
+        if batch.attempts > 1:
+            RejectedFile.objects.filter(batch=batch).delete()
         self.seen_in_batch: set[str] = set()
         self.new_images: list[Image] = []
         self.written_files: list[str] = []
@@ -413,7 +412,8 @@ class _BatchWriter:
             self.rejected.append(RejectedFile(batch=self.batch, path=planned.relative_path, reason=result.reason))
             self.summary.rejected.append({"path": planned.relative_path, "reason": result.reason})
         elif isinstance(result, AlreadyPresent):
-            self.summary.already_present += 1
+            if result.sha256 not in self.imported_earlier:
+                self.summary.already_present += 1
             self.provenance.append((result.sha256, planned))
         elif result.sha256 in self.seen_in_batch:
             self.summary.duplicates_exact += 1
@@ -470,6 +470,8 @@ class _BatchWriter:
             raise
         self.summary.imported += len(self.new_images)
         self.new_images, self.written_files, self.provenance, self.rejected = [], [], [], []
+        if self.execution is not None:
+            self.execution.check_cancelled()
 
     def _write_rows(self) -> None:
         # ignore_conflicts: a concurrent import of the same bytes may have won the race.
@@ -503,10 +505,23 @@ class _BatchWriter:
             conflicting_source_labels=True
         )
         ImportBatch.objects.filter(pk=self.batch.pk).update(
-            processed_files=self.processed,
+            progress_done=self.processed,
             heartbeat_at=timezone.now(),
             imported=self.summary.imported + len(self.new_images),
             already_present=self.summary.already_present,
             duplicates_exact=self.summary.duplicates_exact,
             rejected_count=len(self.summary.rejected),
         )
+
+
+def _first_imported_by(batch: ImportBatch) -> frozenset[str]:
+    """sha256 of the images whose first provenance row is this batch's (an earlier attempt imported them)."""
+    first_rows = (
+        ImageSource.objects.filter(image__provenance__batch=batch)
+        .values("image_id")
+        .annotate(first=Min("pk"))
+        .values_list("first", flat=True)
+    )
+    return frozenset(
+        ImageSource.objects.filter(pk__in=list(first_rows), batch=batch).values_list("image__sha256", flat=True)
+    )

@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsAdjudicator, IsReader, has_role
 from accounts.roles import Role
-from config.pagination import paginated_response
+from core.pagination import paginated_response
 from labeling.models import CannotJudgeReason
 from labeling.selectors.progress import reader_progress
 from labeling.selectors.reviews import review_list_visible_to

@@ -1,7 +1,7 @@
 from django.db.models import Prefetch, QuerySet
 
 from curation.models import Image, ImageSource, SnapshotItem
-from labeling.models import AuditEvent, Review
+from labeling.models import Review
 
 
 def disputed_images() -> QuerySet[Image]:
@@ -17,12 +17,12 @@ def disputed_image_detail() -> QuerySet[Image]:
 
 
 def image_history_detail() -> QuerySet[Image]:
-    """Everything curators see about an image: reviews, adjudication, audit trail, snapshots."""
+    """Everything curators see about an image: reviews, adjudication, snapshots (the audit trail is
+    core's `audit_events_for_image`)."""
     return (
         disputed_image_detail()
         .select_related("label", "duplicate_group")
         .prefetch_related(
-            Prefetch("audit_events", queryset=AuditEvent.objects.select_related("actor").order_by("pk")),
             Prefetch("snapshot_items", queryset=SnapshotItem.objects.select_related("snapshot", "label")),
         )
     )

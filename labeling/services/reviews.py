@@ -9,10 +9,10 @@ from django.utils import timezone
 
 from accounts.roles import READER_ROLES, Role
 from accounts.selectors import user_has_role
+from core.services.audit import audit_record
 from curation.models import Image, LabelClass
 from curation.services.images import image_exclude, image_set_label
 from labeling.models import Adjudication, CannotJudgeReason, Review, ReviewLease
-from labeling.services.audit import audit_record
 from labeling.services.consensus import consensus_evaluate
 from labeling.services.queue import review_lease_take
 
@@ -94,7 +94,12 @@ def review_submit(
         raise ValidationError(f"You have already reviewed image {image.pk}.") from None
     ReviewLease.objects.filter(image=image, reader=reader).delete()
     audit_record(
-        actor=reader, action="review", image=image, target=f"review:{review.pk}", before={}, after=_review_state(review)
+        actor=reader,
+        action="review",
+        image_id=image.pk,
+        target=f"review:{review.pk}",
+        before={},
+        after=_review_state(review),
     )
     consensus_evaluate(image=image, actor=reader)
     return review
@@ -129,7 +134,7 @@ def review_undo(*, reader) -> Review:
     audit_record(
         actor=reader,
         action="review_undone",
-        image=image,
+        image_id=image.pk,
         target=f"review:{review.pk}",
         before=_review_state(review),
         after={"retracted": True},

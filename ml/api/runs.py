@@ -5,12 +5,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsCurator
-from config.pagination import paginated_response
+from core.pagination import paginated_response
+from core.services.jobs import job_cancel, job_retry
 from curation.models import Snapshot
 from ml.models import ModelVersion, TrainingRun
 from ml.selectors.models import model_version_list, training_run_list
 from ml.services.models import model_version_promote
-from ml.services.runs import training_run_cancel, training_run_request, training_runs_fail_stale
+from ml.services.runs import training_run_request
 
 
 class TrainingRunOutputSerializer(serializers.Serializer):
@@ -23,6 +24,7 @@ class TrainingRunOutputSerializer(serializers.Serializer):
     history = serializers.JSONField()
     error = serializers.CharField()
     cancel_requested = serializers.BooleanField()
+    attempts = serializers.IntegerField()
     model_version = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
@@ -62,7 +64,6 @@ class TrainingRunListCreateApi(APIView):
 
     @extend_schema(responses=TrainingRunOutputSerializer(many=True))
     def get(self, request):
-        training_runs_fail_stale()
         return paginated_response(
             request=request, view=self, queryset=training_run_list(), serializer_class=TrainingRunOutputSerializer
         )
@@ -92,7 +93,6 @@ class TrainingRunDetailApi(APIView):
 
     @extend_schema(responses=TrainingRunOutputSerializer)
     def get(self, request, run_id: int):
-        training_runs_fail_stale()
         return Response(TrainingRunOutputSerializer(get_object_or_404(training_run_list(), pk=run_id)).data)
 
 
@@ -101,8 +101,19 @@ class TrainingRunCancelApi(APIView):
 
     @extend_schema(request=None, responses=TrainingRunOutputSerializer)
     def post(self, request, run_id: int):
-        run = training_run_cancel(run=get_object_or_404(TrainingRun, pk=run_id), actor=request.user)
+        run = job_cancel(job=get_object_or_404(TrainingRun, pk=run_id), actor=request.user)
         return Response(TrainingRunOutputSerializer(run).data)
+
+
+class TrainingRunRetryApi(APIView):
+    """Queue a failed or cancelled run again (the same run, its attempts counted)."""
+
+    permission_classes = [IsCurator]
+
+    @extend_schema(request=None, responses={202: TrainingRunOutputSerializer})
+    def post(self, request, run_id: int):
+        run = job_retry(job=get_object_or_404(TrainingRun, pk=run_id), actor=request.user)
+        return Response(TrainingRunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ModelVersionListApi(APIView):

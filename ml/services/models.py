@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from curation.signals import audit_event
+from core.services.audit import audit_record
 from ml.models import ModelVersion, TrainingRun
 
 
@@ -81,11 +81,9 @@ def model_version_promote(*, model_version: ModelVersion, actor, force: bool = F
         ModelVersion.objects.filter(pk=current.pk).update(is_production=False)
     ModelVersion.objects.filter(pk=model_version.pk).update(is_production=True, promoted_at=now)
     model_version.refresh_from_db()
-    audit_event.send(
-        sender=ModelVersion,
+    audit_record(
         actor=actor,
         action="model_promoted",
-        image=None,
         target=f"model_version:{model_version.pk}",
         before={"production": current.pk if current else None, "macro_f1": current_f1},
         after={"production": model_version.pk, "macro_f1": new_f1, "forced": force},

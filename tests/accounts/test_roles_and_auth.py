@@ -170,4 +170,4 @@ def test_admin_is_for_curators_and_read_only(client, curator, reviewer, image_fa
 
     assert listing.status_code == 200 and image.sha256 in listing.content.decode()
     assert change.status_code == 403
-    assert client.get("/admin/labeling/auditevent/").status_code == 200
+    assert client.get("/admin/core/auditevent/").status_code == 200

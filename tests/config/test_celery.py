@@ -35,9 +35,9 @@ def test_worker_runs_a_project_task_through_the_filesystem_broker(start_worker, 
     }
     app = client_app("filesystem://", f"file://{broker_dir / 'results'}", options)
 
-    result = app.send_task("config.tasks.worker_check_task", queue="default").get(timeout=60)
+    result = app.send_task("core.tasks.worker_check_task", queue="default").get(timeout=60)
 
-    assert result["label_classes"] == 11, worker.log()
+    assert result["groups"] >= 4, worker.log()
 
 
 @pytest.mark.slow
@@ -48,6 +48,6 @@ def test_worker_runs_a_project_task_through_redis(start_worker):
         pytest.skip("run through `make test`, which starts Redis")
     start_worker(queues="default")
 
-    result = project_app.send_task("config.tasks.worker_check_task", queue="default").get(timeout=60)
+    result = project_app.send_task("core.tasks.worker_check_task", queue="default").get(timeout=60)
 
-    assert result["label_classes"] == 11
+    assert result["groups"] >= 4

@@ -7,9 +7,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from PIL import Image as PILImage
 
+from core.models import AuditEvent
 from curation.demo_images import KAGGLE_FOLDERS
 from curation.models import Image, NotDuplicateDecision
-from labeling.models import AuditEvent
 from tests.samples import encode, write_files
 
 

@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from PIL import Image as PILImage
 
+from core.services.jobs import jobs_fail_stale
 from curation.demo_images import KAGGLE_FOLDERS, write_demo_dataset
 from curation.models import Image, ImageSource, ImportBatch, RejectedFile
 from curation.services import storage
@@ -290,18 +291,22 @@ def test_a_failure_while_writing_rows_leaves_no_orphan_files(tmp_path, monkeypat
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_killed_import_leaves_nothing_half_written_and_can_be_rerun_to_completion(tmp_path):
+def test_a_killed_import_leaves_nothing_half_written_and_can_be_rerun_to_completion(tmp_path, settings):
     write_demo_dataset(tmp_path / "set", per_class=40, size=(300, 225), classes=[1, 2, 5])
     command = [sys.executable, "manage.py", "import_images", str(tmp_path / "set"), "--source", "k", "--workers", "1"]
     env = subprocess_env(DERMCURATE_IMPORT_CHUNK_SIZE="10")
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     deadline = time.monotonic() + 120
     while Image.objects.count() == 0 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
+    os.killpg(process.pid, signal.SIGKILL)  # the command and its decoding processes
     process.wait()
     assert 0 < Image.objects.count() < 120, "killed in the middle"
     assert stored_files() >= expected_files(), "every row has its files"
+    settings.DERMCURATE_JOB_STALE_SECONDS = 0
+    assert [job.job_label for job in jobs_fail_stale()] == [f"import:{ImportBatch.objects.get().pk}"]
 
     rerun = subprocess.run([*command, "--json"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
 

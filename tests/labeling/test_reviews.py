@@ -6,7 +6,8 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.roles import Role
-from labeling.models import Adjudication, AuditEvent, Review, ReviewLease
+from core.models import AuditEvent
+from labeling.models import Adjudication, Review, ReviewLease
 from labeling.services.queue import review_lease_release, review_queue_next
 from labeling.services.reviews import adjudication_submit, review_submit, review_undo
 from tests.conftest import make_user
@@ -441,7 +442,7 @@ def test_the_audit_log_is_append_only_even_for_raw_sql(reviewer, image_factory):
     with pytest.raises(PermissionError):
         AuditEvent.objects.all().delete()
     with pytest.raises(Exception, match="append-only"), connection.cursor() as cursor:
-        cursor.execute("UPDATE labeling_auditevent SET action = 'tampered'")
+        cursor.execute("UPDATE core_auditevent SET action = 'tampered'")
 
 
 def test_reviews_cannot_be_deleted_even_with_raw_sql(reviewer, image_factory):

@@ -4,9 +4,9 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
+from core.models import AuditEvent
 from curation.models import LabelClass, Snapshot
 from curation.services.snapshots import snapshot_create
-from labeling.models import AuditEvent
 from ml.models import ModelVersion, TrainingRun
 
 pytestmark = pytest.mark.django_db

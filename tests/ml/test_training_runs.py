@@ -2,17 +2,19 @@
 
 import io
 import json
-import os
-import signal
 import time
 
 import pytest
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from core.services.jobs import job_scratch_dir
 from ml.models import ModelVersion, TrainingRun
 from ml.tasks import training_run_execute_task
+from tests.core.test_stale_jobs import BEAT_ENV, JOB_ENV, STALE, wait_until
 from tests.ml.conftest import QUICK
 
 pytestmark = pytest.mark.slow
@@ -142,21 +144,42 @@ def test_a_missing_image_fails_the_run_with_a_message_and_the_worker_goes_on(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_killed_worker_leaves_a_failed_run_not_a_running_one(
-    api, curator, trainable_snapshot, start_worker, settings
+def test_a_training_run_whose_worker_is_killed_is_failed_by_beat_not_by_a_page_view(
+    api, client, curator, trainable_snapshot, start_worker
 ):
-    worker = start_worker(queues="training", pool="solo", ML_HEARTBEAT_SECONDS="1")
-    run_id = start_long_run(api(curator), trainable_snapshot)
-    wait_for(api, curator, run_id, {"running"})
+    trainer = start_worker(queues="training", pool="solo", **JOB_ENV)
+    config = {**QUICK, "stage1_epochs": 200, "early_stopping_patience": 200}
+    run_id = (
+        api(curator)
+        .post(
+            "/api/v1/training-runs/",
+            {"snapshot": trainable_snapshot.pk, "preset": "tiny", "config": config},
+            format="json",
+        )
+        .json()["id"]
+    )
+    wait_until(
+        lambda: TrainingRun.objects.filter(pk=run_id, progress_done__gte=1).exists(),
+        timeout=240,
+        message="the run never trained an epoch",
+    )
+    trainer.kill()
+    time.sleep(STALE + 2)
+    client.force_login(curator)
 
-    os.kill(worker.process.pid, signal.SIGKILL)
-    worker.process.wait()
-    settings.ML_STALE_AFTER_SECONDS = 3
-    time.sleep(4)
-    run = api(curator).get(f"/api/v1/training-runs/{run_id}/").json()
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(f"/ml/runs/{run_id}/").status_code == 200
+        assert api(curator).get(f"/api/v1/training-runs/{run_id}/").json()["status"] == "running"
+    assert not [q for q in queries.captured_queries if q["sql"].startswith("UPDATE") and "ml_trainingrun" in q["sql"]]
 
-    assert run["status"] == "failed"
-    assert "no heartbeat" in run["error"]
+    start_worker(queues="default", beat=True, **BEAT_ENV)
+    run = wait_until(
+        lambda: TrainingRun.objects.filter(pk=run_id, status="failed").first(),
+        timeout=60,
+        message="the beat task did not fail the run",
+    )
+    assert "the worker stopped (no heartbeat since" in run.error.lower()
+    assert not job_scratch_dir(run).exists()
 
 
 @pytest.mark.django_db

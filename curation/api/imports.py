@@ -1,0 +1,84 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import IsCurator
+from core.pagination import paginated_response
+from core.services.jobs import job_retry
+from curation.models import Source
+from curation.selectors.images import import_batch_list
+from curation.services.imports import import_batch_request
+
+
+class ImportBatchOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    source = serializers.CharField(source="source.name")
+    trusted = serializers.BooleanField(source="source.trusted")
+    path = serializers.CharField(help_text="the folder or zip imported")
+    status = serializers.CharField(help_text="queued | running | succeeded | failed | cancelled")
+    imported = serializers.IntegerField()
+    already_present = serializers.IntegerField()
+    duplicates_exact = serializers.IntegerField(help_text="files in this batch with the same bytes as another")
+    rejected = serializers.IntegerField(source="rejected_count")
+    progress = serializers.JSONField(help_text="done, total (files) and fraction")
+    error = serializers.CharField()
+    attempts = serializers.IntegerField()
+    seconds = serializers.FloatField(allow_null=True)
+    created_by = serializers.CharField(source="created_by.username", allow_null=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class ImportBatchListCreateApi(APIView):
+    """GET: import batches, newest first. POST: upload a zip of class folders; a worker imports it (202)."""
+
+    permission_classes = [IsCurator]
+    parser_classes = [MultiPartParser, FormParser]
+
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField(help_text="a zip of class folders (the Kaggle layout, at any depth)")
+        source = serializers.CharField(max_length=Source._meta.get_field("name").max_length)
+        trusted = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(responses=ImportBatchOutputSerializer(many=True))
+    def get(self, request):
+        return paginated_response(
+            request=request, view=self, queryset=import_batch_list(), serializer_class=ImportBatchOutputSerializer
+        )
+
+    @extend_schema(request=InputSerializer, responses={202: ImportBatchOutputSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        batch = import_batch_request(
+            upload=data.validated_data["file"],
+            source_name=data.validated_data["source"],
+            trusted=data.validated_data["trusted"],
+            created_by=request.user,
+        )
+        batch = import_batch_list().get(pk=batch.pk)
+        return Response(ImportBatchOutputSerializer(batch).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportBatchDetailApi(APIView):
+    permission_classes = [IsCurator]
+
+    @extend_schema(responses=ImportBatchOutputSerializer)
+    def get(self, request, batch_id: int):
+        return Response(ImportBatchOutputSerializer(get_object_or_404(import_batch_list(), pk=batch_id)).data)
+
+
+class ImportBatchRetryApi(APIView):
+    """Queue a failed or cancelled import again; what it imported before is not imported twice."""
+
+    permission_classes = [IsCurator]
+
+    @extend_schema(request=None, responses={202: ImportBatchOutputSerializer})
+    def post(self, request, batch_id: int):
+        batch = job_retry(job=get_object_or_404(import_batch_list(), pk=batch_id), actor=request.user)
+        batch = import_batch_list().get(pk=batch.pk)
+        return Response(ImportBatchOutputSerializer(batch).data, status=status.HTTP_202_ACCEPTED)
