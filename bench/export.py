@@ -359,7 +359,7 @@ def in_process_steps(snapshot, repeats: int) -> list[list]:
     from django.db import connection
     from django.http import StreamingHttpResponse
 
-    from curation.api.snapshots import _csv_lines, _jsonl_lines
+    from curation.selectors.exports import export_csv_lines, export_jsonl_lines
     from curation.selectors.snapshots import snapshot_export_rows, snapshot_items
 
     prefix = "http://127.0.0.1/curation/files/images/"
@@ -369,10 +369,12 @@ def in_process_steps(snapshot, repeats: int) -> list[list]:
 
     steps = {
         "rows (snapshot_export_rows: query, fetch, dicts)": lambda: rows(),
-        "+ CSV lines (_csv_lines)": lambda: _csv_lines(rows()),
-        "+ JSONL lines (_jsonl_lines)": lambda: _jsonl_lines(rows()),
-        "+ CSV response bytes (StreamingHttpResponse)": lambda: iter(StreamingHttpResponse(_csv_lines(rows()))),
-        "+ JSONL response bytes (StreamingHttpResponse)": lambda: iter(StreamingHttpResponse(_jsonl_lines(rows()))),
+        "+ CSV lines (export_csv_lines)": lambda: export_csv_lines(rows()),
+        "+ JSONL lines (export_jsonl_lines)": lambda: export_jsonl_lines(rows()),
+        "+ CSV response bytes (StreamingHttpResponse)": lambda: iter(StreamingHttpResponse(export_csv_lines(rows()))),
+        "+ JSONL response bytes (StreamingHttpResponse)": lambda: iter(
+            StreamingHttpResponse(export_jsonl_lines(rows()))
+        ),
     }
     table = []
     for name, make in steps.items():

@@ -1,10 +1,3 @@
-import csv
-import io
-import json
-import zipfile
-from collections.abc import Iterator
-
-from django.core.files.storage import default_storage
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -17,18 +10,16 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsCurator, IsExporter
 from core.pagination import paginated_response
-from curation.models import LabelClass, Snapshot
-from curation.selectors.snapshots import (
-    EXPORT_COLUMNS,
-    snapshot_diff,
-    snapshot_export_rows,
-    snapshot_items,
-    snapshot_list,
+from curation.models import Snapshot
+from curation.selectors.exports import (
+    EXPORT_CONTENT_TYPES,
+    EXPORT_FORMATS,
+    EXPORT_SPLITS,
+    snapshot_archive_chunks,
+    snapshot_export_chunks,
 )
+from curation.selectors.snapshots import snapshot_diff, snapshot_list
 from curation.services.snapshots import snapshot_create
-
-EXPORT_SPLITS = ("train", "val", "test", "all")
-EXPORT_FORMATS = ("csv", "jsonl")
 
 
 class SnapshotOutputSerializer(serializers.Serializer):
@@ -82,40 +73,6 @@ class SnapshotDetailApi(APIView):
         return Response(SnapshotOutputSerializer(get_object_or_404(snapshot_list(), pk=snapshot_id)).data)
 
 
-class _Echo:
-    """A write-only file whose writes are handed back, for streaming csv.writer output."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-# Rows per chunk sent: one socket write per row would cost more than the rows themselves.
-ROWS_PER_CHUNK = 1000
-
-
-def _chunks(lines: Iterator[str]) -> Iterator[str]:
-    batch: list[str] = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) >= ROWS_PER_CHUNK:
-            yield "".join(batch)
-            batch = []
-    if batch:
-        yield "".join(batch)
-
-
-def _csv_lines(rows: Iterator[dict]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(EXPORT_COLUMNS)
-    for row in rows:
-        yield writer.writerow([row[column] for column in EXPORT_COLUMNS])
-
-
-def _jsonl_lines(rows: Iterator[dict]) -> Iterator[str]:
-    for row in rows:
-        yield json.dumps(row, separators=(",", ":")) + "\n"
-
-
 def image_url_prefix(request) -> str:
     return request.build_absolute_uri(reverse("curation:image-file", args=[0, "image"])).removesuffix("0/image.jpg")
 
@@ -148,89 +105,17 @@ class SnapshotExportApi(APIView):
         params = self.FilterSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         split, file_format = params.validated_data["split"], params.validated_data["format"]
-        rows = snapshot_export_rows(
-            snapshot, split=None if split == "all" else split, image_url_prefix=image_url_prefix(request)
+        chunks = snapshot_export_chunks(
+            snapshot,
+            split=None if split == "all" else split,
+            file_format=file_format,
+            image_url_prefix=image_url_prefix(request),
         )
-        lines, content_type = (
-            (_csv_lines(rows), "text/csv; charset=utf-8")
-            if file_format == "csv"
-            else (_jsonl_lines(rows), "application/jsonl; charset=utf-8")
-        )
-        response = StreamingHttpResponse(_chunks(lines), content_type=content_type)
+        response = StreamingHttpResponse(chunks, content_type=EXPORT_CONTENT_TYPES[file_format])
         filename = f"{slugify(snapshot.name) or 'snapshot'}-{snapshot.pk}-{split}.{file_format}"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["X-Snapshot-Content-Hash"] = snapshot.content_hash
         return response
-
-
-class _ZipStream(io.RawIOBase):
-    """A non-seekable sink for zipfile: what is written is collected and handed out in pieces."""
-
-    def __init__(self):
-        self._pieces: list[bytes] = []
-        self._position = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data) -> int:
-        self._pieces.append(bytes(data))
-        self._position += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self._position
-
-    def take(self) -> bytes:
-        data, self._pieces = b"".join(self._pieces), []
-        return data
-
-
-def class_folder(index: int, name: str) -> str:
-    # Two digits, so that sorting the folders by name (as Keras does) gives index order.
-    return f"{index:02d}. {name.replace('/', '-')}"
-
-
-def _archive(snapshot: Snapshot) -> Iterator[bytes]:
-    sink = _ZipStream()
-    folders = {label.pk: class_folder(label.index, label.name) for label in LabelClass.objects.all()}
-    present = sorted(set(snapshot_items(snapshot).values_list("label_id", flat=True)), key=folders.__getitem__)
-    manifest = io.StringIO()
-    writer = csv.writer(manifest)
-    writer.writerow(["path", "image_id", "sha256", "label_code", "label_index", "split"])
-    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        # Every class folder in every split, empty or not: Keras then maps labels the same way in each split.
-        for split in ("train", "val", "test"):
-            for label_id in present:
-                archive.writestr(zipfile.ZipInfo(f"{split}/{folders[label_id]}/"), b"")
-        yield sink.take()
-        items = snapshot_items(snapshot).values_list(
-            "image_id", "image__sha256", "image__sanitized", "label_id", "label__code", "label__index", "split"
-        )
-        for image_id, sha256, stored_name, label_id, code, index, split in items.iterator(chunk_size=500):
-            path = f"{split}/{folders[label_id]}/{sha256}.jpg"
-            with default_storage.open(stored_name, "rb") as source, archive.open(path, "w") as target:
-                while chunk := source.read(1 << 16):
-                    target.write(chunk)
-            writer.writerow([path, image_id, sha256, code, index, split])
-            yield sink.take()
-        archive.writestr("manifest.csv", manifest.getvalue())
-        archive.writestr(
-            "stats.json",
-            json.dumps(
-                {
-                    "snapshot": snapshot.pk,
-                    "name": snapshot.name,
-                    "content_hash": snapshot.content_hash,
-                    "seed": snapshot.seed,
-                    "ratios": snapshot.ratios,
-                    "stats": snapshot.stats,
-                    "class_folders": [folders[pk] for pk in present],
-                },
-                indent=2,
-            ),
-        )
-    yield sink.take()
 
 
 class SnapshotArchiveApi(APIView):
@@ -242,7 +127,7 @@ class SnapshotArchiveApi(APIView):
     @extend_schema(responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY)})
     def get(self, request, snapshot_id: int):
         snapshot = get_object_or_404(Snapshot, pk=snapshot_id)
-        response = StreamingHttpResponse(_archive(snapshot), content_type="application/zip")
+        response = StreamingHttpResponse(snapshot_archive_chunks(snapshot), content_type="application/zip")
         response["Content-Disposition"] = (
             f'attachment; filename="{slugify(snapshot.name) or "snapshot"}-{snapshot.pk}.zip"'
         )
