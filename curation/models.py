@@ -1,4 +1,5 @@
 import random
+import secrets
 
 from django.conf import settings
 from django.db import models
@@ -43,12 +44,18 @@ class Source(models.Model):
         return self.name
 
 
+def import_upload_name(instance, filename: str) -> str:
+    """A random prefix: two curators may upload the same file name at once, and object storage
+    (S3) replaces a name that already exists."""
+    return f"uploads/{secrets.token_hex(8)}-{filename}"
+
+
 class ImportBatch(Job):
     """A folder or zip to import: a job (see core.models.Job) run by the default queue's workers."""
 
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="batches")
     path = models.CharField(max_length=1000, blank=True, help_text="folder or zip imported")
-    upload = models.FileField(upload_to="uploads/", max_length=255, blank=True)
+    upload = models.FileField(upload_to=import_upload_name, max_length=255, blank=True)
     class_map = models.JSONField(default=dict, blank=True, help_text="folder name → class code overrides")
     imported = models.PositiveIntegerField(default=0)
     already_present = models.PositiveIntegerField(default=0)

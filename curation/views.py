@@ -1,6 +1,5 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -25,6 +24,7 @@ from curation.selectors.snapshots import snapshot_diff, snapshot_leakage_now, sn
 from curation.services.duplicates import duplicate_group_keep_one, duplicate_group_mark_not_duplicates
 from curation.services.imports import import_batch_request
 from curation.services.snapshots import snapshot_create
+from curation.services.storage import stored_file_open
 
 # Image files are named by their content, which never changes.
 IMMUTABLE_CACHE = "private, max-age=31536000, immutable"
@@ -49,12 +49,12 @@ def image_file(request, image_id: int, kind: str):
     if request.headers.get("If-None-Match") == etag:
         response = HttpResponseNotModified()
     else:
-        name = getattr(image, fields[kind]).name
         try:
-            handle = default_storage.open(name, "rb")
+            handle, size = stored_file_open(getattr(image, fields[kind]).name)
         except FileNotFoundError as error:
             raise Http404("The image file is missing from storage.") from error
         response = FileResponse(handle, content_type="image/jpeg")
+        response["Content-Length"] = size
         response["Content-Disposition"] = f'inline; filename="{image.sha256[:16]}-{kind}.jpg"'
     response["ETag"] = etag
     response["Cache-Control"] = IMMUTABLE_CACHE

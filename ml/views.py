@@ -2,7 +2,6 @@ import json
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -11,6 +10,7 @@ from accounts.permissions import role_required
 from accounts.roles import Role
 from core.services.jobs import job_cancel, job_retry
 from curation.models import Snapshot
+from curation.services.storage import stored_file_open
 from ml.models import ModelVersion, TrainingRun
 from ml.selectors.models import model_version_compare, model_version_list, production_model, training_run_list
 from ml.services.models import model_version_promote
@@ -136,10 +136,11 @@ def model_file(request, model_id: int, kind: str):
     }
     if kind not in files or not files[kind]:
         raise Http404("No such file.")
-    response = FileResponse(
-        default_storage.open(files[kind].name, "rb"),
-        as_attachment=kind.endswith(".keras"),
-        filename=f"model-v{version.pk}-{kind}",
-    )
+    try:
+        handle, size = stored_file_open(files[kind].name)
+    except FileNotFoundError as error:
+        raise Http404("The file is missing from storage.") from error
+    response = FileResponse(handle, as_attachment=kind.endswith(".keras"), filename=f"model-v{version.pk}-{kind}")
+    response["Content-Length"] = size
     response["Cache-Control"] = "private, max-age=31536000, immutable"
     return response

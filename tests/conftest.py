@@ -4,9 +4,11 @@ import contextlib
 import importlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -115,8 +117,104 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
     env["DERMCURATE_JOB_SCRATCH_DIR"] = str(settings.DERMCURATE_JOB_SCRATCH_DIR)
     env["ML_WORK_DIR"] = str(settings.ML_WORK_DIR)
     env["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+    env.update(_storage_env())
     env.update(overrides)
     return env
+
+
+# django-storages' S3Storage option → the variable that config/settings/base.py reads it from.
+S3_OPTION_VARIABLES = {
+    "bucket_name": "AWS_STORAGE_BUCKET_NAME",
+    "endpoint_url": "AWS_S3_ENDPOINT_URL",
+    "region_name": "AWS_S3_REGION_NAME",
+    "access_key": "AWS_ACCESS_KEY_ID",
+    "secret_key": "AWS_SECRET_ACCESS_KEY",
+    "addressing_style": "AWS_S3_ADDRESSING_STYLE",
+}
+
+
+def _storage_env() -> dict[str, str]:
+    """The storage this test uses, as the environment a child process builds it from."""
+    default = settings.STORAGES["default"]
+    if default["BACKEND"] != "storages.backends.s3.S3Storage":
+        return {"DERMCURATE_STORAGE_BACKEND": "filesystem"}
+    options = default.get("OPTIONS", {})
+    env = {"DERMCURATE_STORAGE_BACKEND": "s3"}
+    env.update({variable: options[option] for option, variable in S3_OPTION_VARIABLES.items() if options.get(option)})
+    return env
+
+
+class S3Bucket:
+    """The test's bucket, read with a client of its own (not through the project's code)."""
+
+    def __init__(self, client, name: str):
+        self.client = client
+        self.name = name
+
+    def object_keys(self) -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name)
+        return sorted(entry["Key"] for page in pages for entry in page.get("Contents", ()))
+
+    def read(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's standalone server: a real S3 HTTP endpoint on a free port of 127.0.0.1, one per session."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_storage(settings, s3_endpoint):
+    """DERMCURATE_STORAGE_BACKEND=s3 for one test, on a new bucket; returns that bucket.
+
+    Overriding STORAGES resets Django's storage cache (its setting_changed receiver), so
+    `default_storage` and every FileField use the bucket; child processes get the same through
+    subprocess_env."""
+    import boto3
+
+    options = {
+        "bucket_name": f"dermcurate-test-{uuid.uuid4().hex[:12]}",
+        "endpoint_url": s3_endpoint,
+        "region_name": "us-east-1",
+        "access_key": "test-access-key",
+        "secret_key": "test-secret-key",
+        "addressing_style": "path",
+        "default_acl": None,
+        "querystring_auth": True,
+        "file_overwrite": True,
+    }
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name=options["region_name"],
+        aws_access_key_id=options["access_key"],
+        aws_secret_access_key=options["secret_key"],
+    )
+    client.create_bucket(Bucket=options["bucket_name"])
+    settings.DERMCURATE_STORAGE_BACKEND = "s3"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options},
+    }
+    bucket = S3Bucket(client, options["bucket_name"])
+    yield bucket
+    for key in bucket.object_keys():
+        client.delete_object(Bucket=bucket.name, Key=key)
+    client.delete_bucket(Bucket=bucket.name)
 
 
 class WorkerProcess:

@@ -8,6 +8,7 @@ worker process runs without PostgreSQL or Redis.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -101,12 +102,44 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
-# Media is never served from a public URL: every image goes through a view that
-# checks the caller's role (curation.views.image_file).
+# Media is never served from a public URL: every file goes through a view that checks the
+# caller's role (curation.views.image_file, ml.views.model_file) and streams it.
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media-not-public/"
+# Where originals, served copies, thumbnails, uploaded zips, models and plots live: `filesystem`
+# (MEDIA_ROOT) or `s3` (an S3-compatible bucket such as MinIO, shared by web, workers and trainers
+# on any machine). The AWS_* names are django-storages' own.
+DERMCURATE_STORAGE_BACKEND = env("DERMCURATE_STORAGE_BACKEND", default="filesystem")
+if DERMCURATE_STORAGE_BACKEND == "filesystem":
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+elif DERMCURATE_STORAGE_BACKEND == "s3":
+    AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
+    if not AWS_STORAGE_BUCKET_NAME:
+        raise ImproperlyConfigured("DERMCURATE_STORAGE_BACKEND=s3 needs AWS_STORAGE_BUCKET_NAME (the bucket's name).")
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env("AWS_S3_ENDPOINT_URL", default=None),  # unset: Amazon S3 itself
+            "region_name": env("AWS_S3_REGION_NAME", default=None),
+            # Unset keys: boto3's own chain (its environment variables, an instance role, ...).
+            "access_key": env("AWS_ACCESS_KEY_ID", default=None),
+            "secret_key": env("AWS_SECRET_ACCESS_KEY", default=None),
+            "addressing_style": env("AWS_S3_ADDRESSING_STYLE", default=None),  # MinIO: path
+            # Never public: objects get the bucket's (private) ACL and any URL the storage makes is signed.
+            "default_acl": None,
+            "querystring_auth": True,
+            # Every name the app writes is unique or names its content (sha256), so a write replaces
+            # in place without a HEAD request first (uploaded zips get a random prefix).
+            "file_overwrite": True,
+        },
+    }
+else:
+    raise ImproperlyConfigured(
+        f"DERMCURATE_STORAGE_BACKEND={DERMCURATE_STORAGE_BACKEND!r} is not known: use filesystem or s3."
+    )
 STORAGES = {
-    "default": {"BACKEND": env("DERMCURATE_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")},
+    "default": _default_storage,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -11,10 +11,8 @@ SECRET_KEY = env("DJANGO_SECRET_KEY", default="test-only-key-not-secret")
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=tempfile.mkdtemp(prefix="dermcurate-media-")))
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-}
+# The default storage follows DERMCURATE_STORAGE_BACKEND (a worker started by an S3 test gets s3).
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 ML_BASE_WEIGHTS = env("ML_BASE_WEIGHTS", default="none")
 STATIC_ROOT = Path(tempfile.mkdtemp(prefix="dermcurate-static-"))
 # Tests write nothing into the checkout: scratch, training work and beat's schedule go to temporary folders.

@@ -9,10 +9,9 @@ import json
 import zipfile
 from collections.abc import Iterator
 
-from django.core.files.storage import default_storage
-
 from curation.models import LabelClass, Snapshot
 from curation.selectors.snapshots import EXPORT_COLUMNS, snapshot_export_rows, snapshot_items
+from curation.services.storage import stored_files_read
 
 EXPORT_SPLITS = ("train", "val", "test", "all")
 EXPORT_FORMATS = ("csv", "jsonl")
@@ -109,11 +108,11 @@ def snapshot_archive_chunks(snapshot: Snapshot) -> Iterator[bytes]:
         items = snapshot_items(snapshot).values_list(
             "image_id", "image__sha256", "image__sanitized", "label_id", "label__code", "label__index", "split"
         )
-        for image_id, sha256, stored_name, label_id, code, index, split in items.iterator(chunk_size=500):
+        contents = stored_files_read((item, item[2]) for item in items.iterator(chunk_size=500))
+        for (image_id, sha256, _, label_id, code, index, split), data in contents:
             path = f"{split}/{folders[label_id]}/{sha256}.jpg"
-            with default_storage.open(stored_name, "rb") as source, archive.open(path, "w") as target:
-                while chunk := source.read(1 << 16):
-                    target.write(chunk)
+            with archive.open(path, "w") as target:
+                target.write(data)
             writer.writerow([path, image_id, sha256, code, index, split])
             yield sink.take()
         archive.writestr("manifest.csv", manifest.getvalue())

@@ -8,7 +8,6 @@ a killed import are swept by the next one.
 """
 
 import logging
-import shutil
 import stat
 import time
 import zipfile
@@ -329,10 +328,11 @@ def import_batch_run(
 
 def _import_root(batch: ImportBatch, scratch: Path) -> Path:
     if batch.upload:
-        local_zip = scratch / "upload.zip"
-        with batch.upload.open("rb") as source, local_zip.open("wb") as sink:
-            shutil.copyfileobj(source, sink)
-        zip_source = local_zip
+        try:
+            # Read in place on a local disk; a bucket's copy is downloaded into the scratch folder.
+            zip_source = storage.stored_file_local(name=batch.upload.name, download_to=scratch / "upload.zip")
+        except FileNotFoundError as error:
+            raise ValidationError(f"The uploaded zip of import #{batch.pk} is gone from storage.") from error
     else:
         path = Path(batch.path)
         if not path.exists():

@@ -5,12 +5,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.services.jobs import JobCancelled, JobExecution, job_claim, job_enqueue, job_running
 from curation.models import LabelClass, Snapshot, SnapshotItem
+from curation.services.storage import stored_files_local
 from ml.models import TrainingRun
 from ml.training.config import PRESETS, ConfigError, config_from_dict, config_from_preset, config_hash
 
@@ -95,36 +95,27 @@ class _RunReporter:
 def snapshot_training_items(snapshot: Snapshot) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
     """Class codes in index order (model output order) and (local image path, class position) per split.
 
-    Files come from storage; on a local disk they are used where they lie, otherwise
-    downloaded once into ML_WORK_DIR. A file missing from storage stops the run with its name.
+    Files come from storage: on a local disk they are used where they lie; from a bucket they are
+    downloaded once into ML_WORK_DIR, many at a time. A file missing from storage stops the run with
+    its name.
     """
     label_ids = set(SnapshotItem.objects.filter(snapshot=snapshot).values_list("label_id", flat=True).distinct())
     classes = list(LabelClass.objects.filter(pk__in=label_ids).order_by("index"))
     position = {label.pk: i for i, label in enumerate(classes)}
-    splits: dict[str, list[tuple[str, int]]] = {"train": [], "val": [], "test": []}
-    rows = (
+    rows = list(
         SnapshotItem.objects.filter(snapshot=snapshot)
         .order_by("pk")
         .values_list("image_id", "image__sanitized", "label_id", "split")
     )
-    cache = Path(settings.ML_WORK_DIR) / "image-cache"
-    for image_id, name, label_id, split in rows.iterator(chunk_size=2000):
-        splits[split].append((_local_path(image_id, name, cache), position[label_id]))
-    return [label.code for label in classes], splits
-
-
-def _local_path(image_id: int, name: str, cache: Path) -> str:
-    if not default_storage.exists(name):
-        raise FileNotFoundError(f"Image {image_id} is missing from storage ({name}).")
     try:
-        return default_storage.path(name)
-    except NotImplementedError:
-        target = cache / name
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with default_storage.open(name, "rb") as source:
-                target.write_bytes(source.read())
-        return str(target)
+        paths = stored_files_local([name for _, name, _, _ in rows], cache=Path(settings.ML_WORK_DIR) / "image-cache")
+    except FileNotFoundError as error:
+        image_id = next(image_id for image_id, name, _, _ in rows if name == error.filename)
+        raise FileNotFoundError(f"Image {image_id} is missing from storage ({error.filename}).") from error
+    splits: dict[str, list[tuple[str, int]]] = {"train": [], "val": [], "test": []}
+    for (_, _, label_id, split), path in zip(rows, paths, strict=True):
+        splits[split].append((path, position[label_id]))
+    return [label.code for label in classes], splits
 
 
 def training_run_execute(*, run_id: int) -> TrainingRun | None:

@@ -15,7 +15,26 @@ PRINT_SETTINGS = (
     "'broker_dir': s.CELERY_BROKER_TRANSPORT_OPTIONS.get('data_folder_in', ''), 'media': str(s.MEDIA_ROOT), "
     "'debug': s.DEBUG, 'secret_set': bool(s.SECRET_KEY)}))"
 )
-CONFIG_VARIABLES = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "MEDIA_ROOT", "DJANGO_SECRET_KEY")
+CONFIG_VARIABLES = (
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "MEDIA_ROOT",
+    "DJANGO_SECRET_KEY",
+    "DERMCURATE_STORAGE_BACKEND",
+    "AWS_STORAGE_BUCKET_NAME",
+    "AWS_S3_ENDPOINT_URL",
+    "AWS_S3_REGION_NAME",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_S3_ADDRESSING_STYLE",
+)
+PRINT_STORAGE = (
+    "import django, json; django.setup(); from django.conf import settings as s; "
+    "from django.core.files.storage import default_storage as d; "
+    "print(json.dumps({'backend': s.STORAGES['default']['BACKEND'], 'options': s.STORAGES['default'].get('OPTIONS'), "
+    "'class': d.__class__.__name__}))"
+)
 
 
 def run_python(code: str, settings_module: str, **env_vars: str) -> subprocess.CompletedProcess:
@@ -100,3 +119,55 @@ def test_migrations_match_the_models():
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_storage_is_the_filesystem_by_default(tmp_path):
+    result = run_python(PRINT_STORAGE, "config.settings.development", DERMCURATE_VAR_DIR=str(tmp_path))
+
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (seen["backend"], seen["class"]) == ("django.core.files.storage.FileSystemStorage", "FileSystemStorage")
+
+
+def test_s3_storage_is_configured_with_django_storages_names_and_stays_private(tmp_path):
+    result = run_python(
+        PRINT_STORAGE,
+        "config.settings.development",
+        DERMCURATE_VAR_DIR=str(tmp_path),
+        DERMCURATE_STORAGE_BACKEND="s3",
+        AWS_STORAGE_BUCKET_NAME="derm-media",
+        AWS_S3_ENDPOINT_URL="http://minio:9000",
+        AWS_S3_REGION_NAME="eu-central-1",
+        AWS_ACCESS_KEY_ID="key-id",
+        AWS_SECRET_ACCESS_KEY="secret",
+        AWS_S3_ADDRESSING_STYLE="path",
+    )
+
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (seen["backend"], seen["class"]) == ("storages.backends.s3.S3Storage", "S3Storage")
+    assert seen["options"] == {
+        "bucket_name": "derm-media",
+        "endpoint_url": "http://minio:9000",
+        "region_name": "eu-central-1",
+        "access_key": "key-id",
+        "secret_key": "secret",
+        "addressing_style": "path",
+        "default_acl": None,
+        "querystring_auth": True,
+        "file_overwrite": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"DERMCURATE_STORAGE_BACKEND": "storages.backends.s3.S3Storage"}, "use filesystem or s3"),
+        ({"DERMCURATE_STORAGE_BACKEND": "s3"}, "needs AWS_STORAGE_BUCKET_NAME"),
+    ],
+)
+def test_an_unknown_storage_or_an_s3_storage_without_a_bucket_is_refused(tmp_path, variables, message):
+    result = run_python(PRINT_STORAGE, "config.settings.development", DERMCURATE_VAR_DIR=str(tmp_path), **variables)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and message in result.stderr
