@@ -32,8 +32,9 @@ ORIGINALS = "originals"
 SANITIZED = "images"
 THUMBNAILS = "thumbnails"
 CONTENT_FOLDERS = (ORIGINALS, SANITIZED, THUMBNAILS)
-# Requests in flight at once when many files are read from a bucket.
-S3_CONCURRENCY = 16
+# Requests in flight at once when many files are read from a bucket: botocore's default connection
+# pool (10); more threads would only wait for a connection or open throwaway ones.
+S3_CONCURRENCY = 10
 
 Key = TypeVar("Key")
 
