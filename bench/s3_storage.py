@@ -207,6 +207,7 @@ def main() -> None:
             AWS_SECRET_ACCESS_KEY="bench-secret",  # noqa: S106 (moto takes any key)
             AWS_S3_ADDRESSING_STYLE="path",
             MEDIA_ROOT=str(work / "media"),
+            DERMCURATE_VAR_DIR=str(work / "var"),  # nothing is written into the checkout
         )
         import django
 
