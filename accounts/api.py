@@ -1,4 +1,4 @@
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
@@ -17,8 +17,9 @@ class TokenCreateApi(APIView):
     permission_classes = [AllowAny]
 
     class InputSerializer(serializers.Serializer):
-        username = serializers.CharField()
-        password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+        username = serializers.CharField(max_length=get_user_model()._meta.get_field("username").max_length)
+        # Hashing a megabyte-long "password" would only burn CPU.
+        password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False, max_length=4096)
 
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()

@@ -1,8 +1,9 @@
-"""API glue shared by every app: service errors become clear HTTP answers."""
+"""API glue shared by every app: service errors become clear HTTP answers, and the schema says so."""
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -17,13 +18,51 @@ def exception_handler(exc, context):
             exc = exceptions.ValidationError({"detail": exc.messages if len(exc.messages) > 1 else exc.messages[0]})
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(response.data, list):
+        # A bare `ValidationError("…")` renders as a list; every error body is an object.
+        response.data = {"detail": response.data[0] if len(response.data) == 1 else response.data}
+    return response
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "Why the request was refused.",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+}
+VALIDATION_ERROR_SCHEMA = {
+    "type": "object",
+    "description": (
+        "The input was refused: `detail` for the request as a whole, or one entry per field named after it, "
+        "holding its messages (a list of strings; an object by index or key for a list or object field)."
+    ),
+    "properties": {
+        "detail": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+        "non_field_errors": {"type": "array", "items": {"type": "string"}},
+    },
+    "additionalProperties": {},
+}
+ERROR_ANSWERS = {
+    "400": ("ValidationError", VALIDATION_ERROR_SCHEMA, "The input is invalid, or the service refused it."),
+    "401": ("Error", ERROR_SCHEMA, "No valid credentials (send `Authorization: Token <token>`)."),
+    "403": ("Error", ERROR_SCHEMA, "The caller's role may not do this."),
+    "404": ("Error", ERROR_SCHEMA, "No such object, or no such page of results."),
+}
+PAGE_PARAMETERS = {"page", "page_size"}
 
 
 class AutoSchema(SpectacularAutoSchema):
-    """Names the nested Input/Output serializers of each API view after the view
-    (LabelClassListApi.OutputSerializer → LabelClassListOutput), so that the
-    components of the OpenAPI schema are unique and readable."""
+    """The project's OpenAPI generator.
+
+    - Names the nested Input/Output serializers of each API view after the view
+      (LabelClassListApi.OutputSerializer → LabelClassListOutput), so that the
+      components of the schema are unique and readable.
+    - Documents the error answers every operation can give, with the bodies that
+      `exception_handler` returns: 401 and 403 always; 404 where the path names an
+      object or the list is paged; 400 where the operation takes input (a body, or
+      query parameters other than the page) or asks a service to act (POST).
+    """
 
     def get_serializer_name(self, serializer, direction) -> str:
         name = super().get_serializer_name(serializer, direction)
@@ -31,3 +70,26 @@ class AutoSchema(SpectacularAutoSchema):
         if outer and inner in ("InputSerializer", "OutputSerializer", "FilterSerializer"):
             return outer.split(".")[-1].removesuffix("Api") + inner.removesuffix("Serializer")
         return name
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return None
+        parameters = operation.get("parameters", [])
+        query = {parameter["name"] for parameter in parameters if parameter["in"] == "query"}
+        codes = ["401", "403"]
+        if any(parameter["in"] == "path" for parameter in parameters) or query & PAGE_PARAMETERS:
+            codes.append("404")
+        if "requestBody" in operation or self.method in ("POST", "PUT", "PATCH") or query - PAGE_PARAMETERS:
+            codes.append("400")
+        for code in codes:
+            if code not in operation["responses"]:
+                name, schema, description = ERROR_ANSWERS[code]
+                component = ResolvedComponent(name=name, type=ResolvedComponent.SCHEMA, schema=schema, object=name)
+                registry.register_on_missing(component)
+                operation["responses"][code] = {
+                    "description": description,
+                    "content": {"application/json": {"schema": component.ref}},
+                }
+        operation["responses"] = dict(sorted(operation["responses"].items()))
+        return operation

@@ -1,7 +1,7 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotModified, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotModified, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -11,7 +11,9 @@ from accounts.permissions import role_required
 from accounts.redirects import safe_next
 from accounts.roles import IMAGE_VIEWER_ROLES, Role
 from accounts.selectors import user_has_role
+from core.forms import refuse
 from core.services.jobs import job_cancel, job_retry
+from curation.forms import DuplicateListForm, ImageFilterForm, KeepOneForm, NotDuplicatesForm, SnapshotCreateForm
 from curation.models import DuplicateGroup, Image, ImportBatch, LabelClass, Snapshot, Source
 from curation.selectors.duplicates import duplicate_group_list
 from curation.selectors.images import (
@@ -62,19 +64,12 @@ def image_file(request, image_id: int, kind: str):
     return response
 
 
-def _bool_param(value: str | None) -> bool | None:
-    return {"1": True, "yes": True, "true": True, "0": False, "no": False, "false": False}.get((value or "").lower())
-
-
 @role_required(Role.CURATOR)
 @require_GET
 def images(request):
-    filters = {
-        "label": request.GET.get("label") or None,
-        "status": request.GET.get("status") if request.GET.get("status") in Image.Status.values else None,
-        "source": request.GET.get("source") or None,
-        "conflicts": _bool_param(request.GET.get("conflicts")),
-    }
+    form = ImageFilterForm(request.GET)
+    status = 200 if form.is_valid() else refuse(request, form)
+    filters = form.filters()
     page = Paginator(image_list(**filters), 60).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -92,6 +87,7 @@ def images(request):
             "status_counts": image_counts_per_status(),
             "batches": import_batch_list()[:10],
         },
+        status=status,
     )
 
 
@@ -117,9 +113,7 @@ def import_new(request):
     return render(request, "curation/import_new.html", {"sources": Source.objects.order_by("name")})
 
 
-@role_required(Role.CURATOR)
-@require_GET
-def import_batch(request, batch_id: int):
+def _render_import_batch(request, batch_id: int, *, status: int = 200):
     batch = get_object_or_404(import_batch_list(), pk=batch_id)
     return render(
         request,
@@ -128,7 +122,14 @@ def import_batch(request, batch_id: int):
             "batch": batch,
             "rejected": batch.rejected_files.all()[:1000],
         },
+        status=status,
     )
+
+
+@role_required(Role.CURATOR)
+@require_GET
+def import_batch(request, batch_id: int):
+    return _render_import_batch(request, batch_id)
 
 
 @role_required(Role.CURATOR)
@@ -137,9 +138,8 @@ def import_batch_retry(request, batch_id: int):
     try:
         job_retry(job=get_object_or_404(ImportBatch, pk=batch_id), actor=request.user)
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"Import #{batch_id} is queued again.")
+        return _render_import_batch(request, batch_id, status=refuse(request, error))
+    messages.success(request, f"Import #{batch_id} is queued again.")
     return redirect("curation:import-batch", batch_id=batch_id)
 
 
@@ -149,9 +149,8 @@ def import_batch_cancel(request, batch_id: int):
     try:
         job_cancel(job=get_object_or_404(ImportBatch, pk=batch_id), actor=request.user)
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"Import #{batch_id} will stop after its current chunk.")
+        return _render_import_batch(request, batch_id, status=refuse(request, error))
+    messages.success(request, f"Import #{batch_id} will stop after its current chunk.")
     return redirect("curation:import-batch", batch_id=batch_id)
 
 
@@ -175,73 +174,89 @@ def import_batch_status(request, batch_id: int):
     )
 
 
+def _render_duplicates(request, query: QueryDict, *, status: int = 200):
+    form = DuplicateListForm(query)
+    if not form.is_valid():
+        status = refuse(request, form)
+    show = form.show_value()
+    page = Paginator(duplicate_group_list(open_only=show == "open"), 20).get_page(query.get("page"))
+    return render(request, "curation/duplicates.html", {"page": page, "show": show}, status=status)
+
+
+def _duplicates_return(request) -> tuple[str, QueryDict]:
+    """Where a duplicate decision returns to (its `next`, when on this site), and that page's query."""
+    target = safe_next(request, reverse("curation:duplicates"))
+    _, _, query = target.partition("?")
+    return target, QueryDict(query.partition("#")[0])
+
+
 @role_required(Role.CURATOR)
 @require_GET
 def duplicates(request):
-    show = request.GET.get("show", "open")
-    page = Paginator(duplicate_group_list(open_only=show == "open"), 20).get_page(request.GET.get("page"))
-    return render(request, "curation/duplicates.html", {"page": page, "show": show})
+    return _render_duplicates(request, request.GET)
 
 
 @role_required(Role.CURATOR)
 @require_POST
 def duplicate_not_duplicates(request, group_id: int):
     group = get_object_or_404(DuplicateGroup, pk=group_id)
-    image = get_object_or_404(Image, pk=request.POST["image"]) if request.POST.get("image") else None
+    target, query = _duplicates_return(request)
+    form = NotDuplicatesForm(request.POST)
+    if not form.is_valid():
+        return _render_duplicates(request, query, status=refuse(request, form))
+    image = form.cleaned_data["image"]
     try:
         pairs = duplicate_group_mark_not_duplicates(group=group, actor=request.user, image=image)
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        who = f"Image {image.pk}" if image else f"Group #{group.pk}"
-        messages.success(request, f"{who}: marked not duplicates ({pairs} pairs); the groups were recomputed.")
-    return redirect(safe_next(request, reverse("curation:duplicates")))
+        return _render_duplicates(request, query, status=refuse(request, error))
+    who = f"Image {image.pk}" if image else f"Group #{group.pk}"
+    messages.success(request, f"{who}: marked not duplicates ({pairs} pairs); the groups were recomputed.")
+    return redirect(target)
 
 
 @role_required(Role.CURATOR)
 @require_POST
 def duplicate_keep_one(request, group_id: int):
     group = get_object_or_404(DuplicateGroup, pk=group_id)
-    keep = get_object_or_404(Image, pk=request.POST.get("keep"))
+    target, query = _duplicates_return(request)
+    form = KeepOneForm(request.POST)
+    if not form.is_valid():
+        return _render_duplicates(request, query, status=refuse(request, form))
+    keep = form.cleaned_data["keep"]
     try:
         excluded = duplicate_group_keep_one(group=group, keep=keep, actor=request.user)
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"Group #{group.pk}: kept image {keep.pk}, excluded {len(excluded)} as duplicates.")
-    return redirect(safe_next(request, reverse("curation:duplicates")))
+        return _render_duplicates(request, query, status=refuse(request, error))
+    messages.success(request, f"Group #{group.pk}: kept image {keep.pk}, excluded {len(excluded)} as duplicates.")
+    return redirect(target)
 
 
 @role_required(Role.CURATOR)
 @require_http_methods(["GET", "POST"])
 def snapshots(request):
+    form = SnapshotCreateForm(request.POST if request.method == "POST" else None)
+    status = 200
     if request.method == "POST":
-        try:
-            ratios = [float(request.POST.get(f"ratio_{split}", "")) for split in ("train", "val", "test")]
-            cap = request.POST.get("cap_per_class", "").strip()
-            snapshot = snapshot_create(
-                name=request.POST.get("name", ""),
-                seed=int(request.POST.get("seed") or 0),
-                ratios=ratios,
-                classes=request.POST.getlist("classes") or None,
-                cap_per_class=int(cap) if cap else None,
-                created_by=request.user,
-            )
-        except ValueError:
-            messages.error(request, "Seed, ratios and cap must be numbers.")
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
+        if not form.is_valid():
+            status = refuse(request, form)
         else:
-            messages.success(request, f"Snapshot {snapshot.name!r} frozen with {snapshot.item_count} images.")
-            return redirect("curation:snapshot", snapshot_id=snapshot.pk)
+            try:
+                snapshot = snapshot_create(**form.service_arguments(), created_by=request.user)
+            except ValidationError as error:
+                status = refuse(request, error)
+            else:
+                messages.success(request, f"Snapshot {snapshot.name!r} frozen with {snapshot.item_count} images.")
+                return redirect("curation:snapshot", snapshot_id=snapshot.pk)
     return render(
         request,
         "curation/snapshots.html",
         {
+            "form": form,
             "snapshots": snapshot_list(),
             "classes": LabelClass.objects.order_by("index"),
             "labeled": Image.objects.labeled().count(),
         },
+        status=status,
     )
 
 

@@ -1,5 +1,3 @@
-import json
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404
@@ -8,9 +6,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.permissions import role_required
 from accounts.roles import Role
+from core.forms import refuse
 from core.services.jobs import job_cancel, job_retry
 from curation.models import Snapshot
 from curation.services.storage import stored_file_open
+from ml.forms import ModelCompareForm, PromoteForm, TrainingRunForm
 from ml.models import ModelVersion, TrainingRun
 from ml.selectors.models import model_version_compare, model_version_list, production_model, training_run_list
 from ml.services.models import model_version_promote
@@ -21,41 +21,50 @@ from ml.training.config import PRESETS
 @role_required(Role.CURATOR)
 @require_http_methods(["GET", "POST"])
 def runs(request):
+    form = TrainingRunForm(request.POST if request.method == "POST" else None)
+    status = 200
     if request.method == "POST":
-        snapshot = get_object_or_404(Snapshot, pk=request.POST.get("snapshot") or 0)
-        try:
-            overrides = json.loads(request.POST.get("config") or "{}")
-            run, created = training_run_request(
-                snapshot=snapshot, preset=request.POST.get("preset", "seed"), config=overrides, created_by=request.user
-            )
-        except json.JSONDecodeError as error:
-            messages.error(request, f"The config overrides are not valid JSON: {error}.")
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
+        if not form.is_valid():
+            status = refuse(request, form)
         else:
-            messages.success(
-                request,
-                f"Training run #{run.pk} queued."
-                if created
-                else f"The same training is already {run.status}: run #{run.pk}.",
-            )
-            return redirect("ml:run", run_id=run.pk)
-        return redirect(request.POST.get("back") or "ml:runs")
+            try:
+                run, created = training_run_request(
+                    snapshot=form.cleaned_data["snapshot"],
+                    preset=form.cleaned_data["preset"],
+                    config=form.cleaned_data["config"],
+                    created_by=request.user,
+                )
+            except ValidationError as error:
+                status = refuse(request, error)
+            else:
+                messages.success(
+                    request,
+                    f"Training run #{run.pk} queued."
+                    if created
+                    else f"The same training is already {run.status}: run #{run.pk}.",
+                )
+                return redirect("ml:run", run_id=run.pk)
     return render(
         request,
         "ml/runs.html",
         {
+            "form": form,
             "runs": training_run_list()[:100],
             "snapshots": Snapshot.objects.order_by("-created_at")[:50],
             "presets": list(PRESETS),
         },
+        status=status,
     )
+
+
+def _render_run(request, run_id: int, *, status: int = 200):
+    return render(request, "ml/run.html", {"run": get_object_or_404(training_run_list(), pk=run_id)}, status=status)
 
 
 @role_required(Role.CURATOR)
 @require_GET
 def run(request, run_id: int):
-    return render(request, "ml/run.html", {"run": get_object_or_404(training_run_list(), pk=run_id)})
+    return _render_run(request, run_id)
 
 
 @role_required(Role.CURATOR)
@@ -64,9 +73,8 @@ def run_cancel(request, run_id: int):
     try:
         job_cancel(job=get_object_or_404(TrainingRun, pk=run_id), actor=request.user)
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"Run #{run_id} will stop at its next batch.")
+        return _render_run(request, run_id, status=refuse(request, error))
+    messages.success(request, f"Run #{run_id} will stop at its next batch.")
     return redirect("ml:run", run_id=run_id)
 
 
@@ -76,44 +84,55 @@ def run_retry(request, run_id: int):
     try:
         job_retry(job=get_object_or_404(TrainingRun, pk=run_id), actor=request.user)
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"Run #{run_id} is queued again.")
+        return _render_run(request, run_id, status=refuse(request, error))
+    messages.success(request, f"Run #{run_id} is queued again.")
     return redirect("ml:run", run_id=run_id)
+
+
+def _render_models(request, *, status: int = 200):
+    versions = list(model_version_list()[:200])
+    return render(request, "ml/models.html", {"versions": versions, "production": production_model()}, status=status)
 
 
 @role_required(Role.CURATOR)
 @require_GET
 def models(request):
-    versions = list(model_version_list()[:200])
-    return render(request, "ml/models.html", {"versions": versions, "production": production_model()})
+    return _render_models(request)
+
+
+def _render_model(request, model_id: int, *, status: int = 200):
+    version = get_object_or_404(model_version_list(), pk=model_id)
+    return render(request, "ml/model.html", {"version": version, "production": production_model()}, status=status)
 
 
 @role_required(Role.CURATOR)
 @require_GET
 def model(request, model_id: int):
-    version = get_object_or_404(model_version_list(), pk=model_id)
-    return render(request, "ml/model.html", {"version": version, "production": production_model()})
+    return _render_model(request, model_id)
 
 
 @role_required(Role.CURATOR)
 @require_POST
 def model_promote(request, model_id: int):
     version = get_object_or_404(ModelVersion, pk=model_id)
+    form = PromoteForm(request.POST)
+    if not form.is_valid():
+        return _render_model(request, model_id, status=refuse(request, form))
     try:
-        model_version_promote(model_version=version, actor=request.user, force=request.POST.get("force") == "on")
+        model_version_promote(model_version=version, actor=request.user, force=form.cleaned_data["force"])
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"Model v{version.pk} is now the production model.")
+        return _render_model(request, model_id, status=refuse(request, error))
+    messages.success(request, f"Model v{version.pk} is now the production model.")
     return redirect("ml:model", model_id=model_id)
 
 
 @role_required(Role.CURATOR)
 @require_GET
 def models_compare(request):
-    first = get_object_or_404(ModelVersion, pk=request.GET.get("a") or 0)
-    second = get_object_or_404(ModelVersion, pk=request.GET.get("b") or 0)
+    form = ModelCompareForm(request.GET)
+    if not form.is_valid():
+        return _render_models(request, status=refuse(request, form))
+    first, second = form.cleaned_data["a"], form.cleaned_data["b"]
     return render(
         request,
         "ml/compare.html",

@@ -1,9 +1,9 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import HasAnyRole
+from core.pagination import Pagination, paginated_response
 from curation.selectors.classes import label_class_list
 
 
@@ -11,6 +11,7 @@ class LabelClassListApi(APIView):
     """The label classes in index order (model outputs follow this order)."""
 
     permission_classes = [HasAnyRole]
+    pagination_class = Pagination
 
     class OutputSerializer(serializers.Serializer):
         index = serializers.IntegerField()
@@ -20,12 +21,6 @@ class LabelClassListApi(APIView):
 
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request):
-        classes = label_class_list()
-        return Response(
-            {
-                "count": len(classes),
-                "next": None,
-                "previous": None,
-                "results": self.OutputSerializer(classes, many=True).data,
-            }
+        return paginated_response(
+            request=request, view=self, queryset=label_class_list(), serializer_class=self.OutputSerializer
         )

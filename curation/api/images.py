@@ -6,8 +6,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsCurator
-from core.pagination import paginated_response
-from curation.models import Image, LabelClass
+from core.limits import field_limits
+from core.pagination import Pagination, paginated_response
+from curation.models import Image, LabelClass, Source
 from curation.selectors.images import image_list
 
 
@@ -59,11 +60,12 @@ class ImageOutputSerializer(serializers.Serializer):
 
 class ImageListApi(APIView):
     permission_classes = [IsCurator]
+    pagination_class = Pagination
 
     class FilterSerializer(serializers.Serializer):
-        label = serializers.SlugField(required=False)
+        label = serializers.SlugField(required=False, **field_limits(LabelClass, "code"))
         status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
-        source = serializers.CharField(required=False)
+        source = serializers.CharField(required=False, **field_limits(Source, "name"))
         conflicts = serializers.BooleanField(required=False, allow_null=True, default=None)
 
         def validate_label(self, code: str) -> str:

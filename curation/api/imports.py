@@ -6,7 +6,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsCurator
-from core.pagination import paginated_response
+from core.limits import field_limits
+from core.pagination import Pagination, paginated_response
 from core.services.jobs import job_retry
 from curation.models import Source
 from curation.selectors.images import import_batch_list
@@ -37,11 +38,12 @@ class ImportBatchListCreateApi(APIView):
     """GET: import batches, newest first. POST: upload a zip of class folders; a worker imports it (202)."""
 
     permission_classes = [IsCurator]
+    pagination_class = Pagination
     parser_classes = [MultiPartParser, FormParser]
 
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(help_text="a zip of class folders (the Kaggle layout, at any depth)")
-        source = serializers.CharField(max_length=Source._meta.get_field("name").max_length)
+        source = serializers.CharField(**field_limits(Source, "name"))
         trusted = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(responses=ImportBatchOutputSerializer(many=True))

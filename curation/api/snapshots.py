@@ -9,7 +9,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsCurator, IsExporter
-from core.pagination import paginated_response
+from core.limits import field_limits
+from core.pagination import Pagination, paginated_response
 from curation.models import Snapshot
 from curation.selectors.exports import (
     EXPORT_CONTENT_TYPES,
@@ -39,15 +40,32 @@ class SnapshotOutputSerializer(serializers.Serializer):
 class SnapshotListCreateApi(APIView):
     """GET: snapshots (curators, exporters). POST: freeze a new one (curators)."""
 
+    pagination_class = Pagination
+
     def get_permissions(self):
         return [IsCurator()] if self.request.method == "POST" else [IsExporter()]
 
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=200)
-        seed = serializers.IntegerField(required=False, default=0)
-        ratios = serializers.ListField(child=serializers.FloatField(), required=False, default=[0.8, 0.1, 0.1])
-        classes = serializers.ListField(child=serializers.CharField(), required=False, default=list)
-        cap_per_class = serializers.IntegerField(required=False, allow_null=True, default=None)
+        name = serializers.CharField(**field_limits(Snapshot, "name"))
+        seed = serializers.IntegerField(required=False, default=0, **field_limits(Snapshot, "seed"))
+        ratios = serializers.ListField(
+            child=serializers.FloatField(min_value=0, max_value=1),
+            min_length=3,
+            max_length=3,
+            required=False,
+            default=[0.8, 0.1, 0.1],
+            help_text="train, val, test: they sum to 1",
+        )
+        classes = serializers.ListField(
+            child=serializers.SlugField(**field_limits(LabelClass, "code")),
+            max_length=1000,
+            required=False,
+            default=list,
+            help_text="class codes (none: all)",
+        )
+        cap_per_class = serializers.IntegerField(
+            required=False, allow_null=True, default=None, **{**field_limits(Snapshot, "cap_per_class"), "min_value": 1}
+        )
 
     @extend_schema(responses=SnapshotOutputSerializer(many=True))
     def get(self, request):

@@ -196,6 +196,11 @@ def import_batch_create(
     source_name = source_name.strip()
     if not source_name:
         raise ValidationError("A source name is needed (e.g. kaggle-skin-diseases, clinic-2026).")
+    longest = Source._meta.get_field("name").max_length
+    if len(source_name) > longest:
+        raise ValidationError(
+            f"The source name has {len(source_name)} characters; at most {longest} are allowed.", code="max_length"
+        )
     source, _ = Source.objects.get_or_create(name=source_name)
     if trusted and not source.trusted:
         # --trusted marks the source trusted; leaving it out never demotes a source.

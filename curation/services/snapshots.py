@@ -8,6 +8,7 @@ Split assignment, in this order of priority:
 """
 
 import hashlib
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,6 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from core.limits import field_limits
 from curation.models import Image, LabelClass, Snapshot, SnapshotItem, Split
 
 SPLITS = (Split.TRAIN, Split.VAL, Split.TEST)
@@ -39,9 +41,19 @@ class _Unit:
         return Counter(label for _, _, label in self.images).most_common(1)[0][0]
 
 
-def _validate(*, name: str, ratios: list[float], classes: list[str] | None, cap_per_class: int | None) -> None:
+def _validate(
+    *, name: str, seed: int, ratios: list[float], classes: list[str] | None, cap_per_class: int | None
+) -> None:
     if not name.strip():
         raise ValidationError("A snapshot needs a name.")
+    longest = field_limits(Snapshot, "name")["max_length"]
+    if len(name) > longest:
+        raise ValidationError(f"The name has {len(name)} characters; at most {longest} are allowed.")
+    seeds = field_limits(Snapshot, "seed")
+    if not seeds["min_value"] <= seed <= seeds["max_value"]:
+        raise ValidationError(f"The seed must lie between {seeds['min_value']} and {seeds['max_value']}.")
+    if not all(math.isfinite(r) for r in ratios):
+        raise ValidationError(f"Ratios must be finite numbers; got {ratios}.")
     if Snapshot.objects.filter(name=name.strip()).exists():
         raise ValidationError(f"A snapshot named {name.strip()!r} exists already; snapshots never change.")
     if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1) > 1e-6 or ratios[0] <= 0:
@@ -54,8 +66,9 @@ def _validate(*, name: str, ratios: list[float], classes: list[str] | None, cap_
         unknown = sorted(set(classes) - known)
         if unknown:
             raise ValidationError(f"Unknown class codes: {', '.join(unknown)}. Known: {', '.join(sorted(known))}.")
-    if cap_per_class is not None and cap_per_class < 1:
-        raise ValidationError("The cap per class must be at least 1.")
+    most = field_limits(Snapshot, "cap_per_class")["max_value"]
+    if cap_per_class is not None and not 1 <= cap_per_class <= most:
+        raise ValidationError(f"The cap per class must lie between 1 and {most}.")
 
 
 def _seeded_order(seed: int, text: str) -> str:
@@ -189,7 +202,7 @@ def snapshot_create(
             # One consistent view of labels, groups and earlier snapshots for the whole build.
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        _validate(name=name, ratios=ratios, classes=classes, cap_per_class=cap_per_class)
+        _validate(name=name, seed=seed, ratios=ratios, classes=classes, cap_per_class=cap_per_class)
         rows = _select_images(classes=classes, cap_per_class=cap_per_class, seed=seed)
         units = _units(rows)
         _assign_splits(units, ratios=ratios, seed=seed)

@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsAdjudicator, IsReader, has_role
 from accounts.roles import Role
-from core.pagination import paginated_response
+from core.pagination import Pagination, paginated_response
 from labeling.models import CannotJudgeReason
 from labeling.selectors.progress import reader_progress
 from labeling.selectors.reviews import review_list_visible_to
@@ -43,6 +43,8 @@ def _image_url(request, image_id: int, kind: str = "image") -> str:
 
 class ReviewListCreateApi(APIView):
     """GET: reviews I may see (readers: their own only). POST: my review of an image."""
+
+    pagination_class = Pagination
 
     def get_permissions(self):
         if self.request.method == "POST":

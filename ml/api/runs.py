@@ -5,13 +5,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsCurator
-from core.pagination import paginated_response
+from core.limits import id_limits
+from core.pagination import Pagination, paginated_response
 from core.services.jobs import job_cancel, job_retry
 from curation.models import Snapshot
 from ml.models import ModelVersion, TrainingRun
 from ml.selectors.models import model_version_list, training_run_list
 from ml.services.models import model_version_promote
 from ml.services.runs import training_run_request
+from ml.training.config import PRESETS
 
 
 class TrainingRunOutputSerializer(serializers.Serializer):
@@ -56,11 +58,19 @@ class ModelVersionOutputSerializer(serializers.Serializer):
 
 class TrainingRunListCreateApi(APIView):
     permission_classes = [IsCurator]
+    pagination_class = Pagination
 
     class InputSerializer(serializers.Serializer):
-        snapshot = serializers.IntegerField()
-        preset = serializers.CharField(required=False, default="seed")
-        config = serializers.DictField(required=False, default=dict)
+        snapshot = serializers.IntegerField(**id_limits())
+        preset = serializers.ChoiceField(
+            choices=list(PRESETS),
+            required=False,
+            default="seed",
+            error_messages={"invalid_choice": f"Unknown preset '{{input}}'. Known: {', '.join(PRESETS)}."},
+        )
+        config = serializers.DictField(
+            required=False, default=dict, help_text='config overrides, e.g. {"stage1_epochs": 10}'
+        )
 
     @extend_schema(responses=TrainingRunOutputSerializer(many=True))
     def get(self, request):
@@ -118,6 +128,7 @@ class TrainingRunRetryApi(APIView):
 
 class ModelVersionListApi(APIView):
     permission_classes = [IsCurator]
+    pagination_class = Pagination
 
     @extend_schema(responses=ModelVersionOutputSerializer(many=True))
     def get(self, request):

@@ -206,7 +206,11 @@ def test_snapshots_are_frozen_in_the_database_too(image_factory, statement):
         ({"ratios": [0.0, 0.5, 0.5]}, "train above 0"),
         ({"ratios": [0.8, 0.2]}, "three non-negative numbers"),
         ({"classes": ["rosacea"]}, "Unknown class codes: rosacea"),
-        ({"cap_per_class": 0}, "at least 1"),
+        ({"cap_per_class": 0}, "between 1 and 2147483647"),
+        ({"cap_per_class": 10**13}, "between 1 and 2147483647"),
+        ({"seed": 10**13}, "seed must lie between"),
+        ({"ratios": [float("nan"), 0.5, 0.5]}, "finite"),
+        ({"name": "x" * 201}, "at most 200"),
         ({"name": "  "}, "needs a name"),
     ],
 )

@@ -1,0 +1,57 @@
+"""The training and model pages' forms."""
+
+import json
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from core.forms import IdChoiceField
+from curation.models import Snapshot
+from ml.models import ModelVersion
+from ml.training.config import PRESETS
+
+# Far more than every knob of a training config written out; a bigger paste is a mistake.
+CONFIG_MAX_CHARS = 10_000
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+class TrainingConfigField(forms.CharField):
+    """A JSON object of config overrides (empty: none)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=CONFIG_MAX_CHARS, required=False, **kwargs)
+
+    def clean(self, value) -> dict:
+        text = super().clean(value)
+        if not text:
+            return {}
+        try:
+            overrides = json.loads(text, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError, as is a 5000-digit int
+            raise ValidationError(f"not valid JSON ({error}).") from None
+        if not isinstance(overrides, dict):
+            raise ValidationError(
+                f'must be a JSON object such as {{"stage1_epochs": 10}}, not {type(overrides).__name__}.'
+            )
+        return overrides
+
+
+class TrainingRunForm(forms.Form):
+    snapshot = IdChoiceField(Snapshot.objects.all(), noun="snapshot", label="Snapshot")
+    preset = forms.ChoiceField(label="Preset", required=False, choices=[(name, name) for name in PRESETS])
+    config = TrainingConfigField(label="Config overrides")
+
+    def clean_preset(self) -> str:
+        return self.cleaned_data["preset"] or "seed"
+
+
+class ModelCompareForm(forms.Form):
+    a = IdChoiceField(ModelVersion.objects.all(), noun="model version", label="Compare")
+    b = IdChoiceField(ModelVersion.objects.all(), noun="model version", label="With")
+
+
+class PromoteForm(forms.Form):
+    force = forms.BooleanField(label="Promote even if its macro F1 is lower", required=False)
