@@ -3,11 +3,13 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.selectors import user_roles
+from core.parsers import JSONParser
 
 
 class TokenCreateApi(APIView):
@@ -15,6 +17,8 @@ class TokenCreateApi(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
+    # Scripts send JSON; `curl -d username=… -d password=…` sends a form.
+    parser_classes = [JSONParser, FormParser]
 
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=get_user_model()._meta.get_field("username").max_length)

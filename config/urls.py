@@ -13,6 +13,9 @@ api_v1 = [
     path("", include("ml.api_urls")),
 ]
 
+handler400 = "core.api.bad_request"
+handler404 = "core.api.not_found"
+
 urlpatterns = [
     path("", home, name="home"),
     path("healthz", healthz, name="healthz"),

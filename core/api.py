@@ -2,6 +2,9 @@
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import JsonResponse
+from django.views.defaults import bad_request as django_bad_request
+from django.views.defaults import page_not_found
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import exceptions
@@ -23,6 +26,21 @@ def exception_handler(exc, context):
         # A bare `ValidationError("…")` renders as a list; every error body is an object.
         response.data = {"detail": response.data[0] if len(response.data) == 1 else response.data}
     return response
+
+
+def not_found(request, exception):
+    """The 404 page, and under /api/ (an id that is not a number, a path that does not exist) JSON."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
+
+
+def bad_request(request, exception):
+    """Django's 400 (a request it refuses before any view: too many form fields, a body too large),
+    and under /api/ the same in JSON."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Bad request: the request is malformed or too large."}, status=400)
+    return django_bad_request(request, exception)
 
 
 ERROR_SCHEMA = {
@@ -60,8 +78,9 @@ class AutoSchema(SpectacularAutoSchema):
       components of the schema are unique and readable.
     - Documents the error answers every operation can give, with the bodies that
       `exception_handler` returns: 401 and 403 always; 404 where the path names an
-      object or the list is paged; 400 where the operation takes input (a body, or
-      query parameters other than the page) or asks a service to act (POST).
+      object or the list is paged; 400 where the operation takes input (a body or
+      query parameters) or asks a service to act (POST).
+    - Says that an optional query parameter may be sent empty (DRF reads it as left out).
     """
 
     def get_serializer_name(self, serializer, direction) -> str:
@@ -80,8 +99,12 @@ class AutoSchema(SpectacularAutoSchema):
         codes = ["401", "403"]
         if any(parameter["in"] == "path" for parameter in parameters) or query & PAGE_PARAMETERS:
             codes.append("404")
-        if "requestBody" in operation or self.method in ("POST", "PUT", "PATCH") or query - PAGE_PARAMETERS:
+        if "requestBody" in operation or self.method in ("POST", "PUT", "PATCH") or query:
             codes.append("400")
+        for parameter in parameters:
+            if parameter["in"] == "query" and not parameter.get("required"):
+                # As DRF reads a query string: `?split=` is the same as leaving `split` out.
+                parameter["allowEmptyValue"] = True
         for code in codes:
             if code not in operation["responses"]:
                 name, schema, description = ERROR_ANSWERS[code]

@@ -7,6 +7,17 @@ from core.pagination import Pagination, paginated_response
 from curation.selectors.classes import label_class_list
 
 
+def class_code_field(**kwargs) -> serializers.ChoiceField:
+    """A class code, one of those in the database (so the schema lists them). Build it when the
+    serializer is built (in its __init__), never at import time: the codes are read from the database."""
+    codes = [label.code for label in label_class_list()]
+    return serializers.ChoiceField(
+        choices=codes,
+        error_messages={"invalid_choice": f"Unknown class code '{{input}}'. Known: {', '.join(codes)}."},
+        **kwargs,
+    )
+
+
 class LabelClassListApi(APIView):
     """The label classes in index order (model outputs follow this order)."""
 

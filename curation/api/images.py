@@ -8,7 +8,8 @@ from rest_framework.views import APIView
 from accounts.permissions import IsCurator
 from core.limits import field_limits
 from core.pagination import Pagination, paginated_response
-from curation.models import Image, LabelClass, Source
+from curation.api.classes import class_code_field
+from curation.models import Image, Source
 from curation.selectors.images import image_list
 
 
@@ -63,16 +64,14 @@ class ImageListApi(APIView):
     pagination_class = Pagination
 
     class FilterSerializer(serializers.Serializer):
-        label = serializers.SlugField(required=False, **field_limits(LabelClass, "code"))
+        label = serializers.ChoiceField(choices=[], required=False, help_text="a class code")
         status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
         source = serializers.CharField(required=False, **field_limits(Source, "name"))
         conflicts = serializers.BooleanField(required=False, allow_null=True, default=None)
 
-        def validate_label(self, code: str) -> str:
-            if not LabelClass.objects.filter(code=code).exists():
-                known = ", ".join(LabelClass.objects.order_by("index").values_list("code", flat=True))
-                raise serializers.ValidationError(f"Unknown class code {code!r}. Known: {known}.")
-            return code
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.fields["label"] = class_code_field(required=False, help_text="a class code")
 
     @extend_schema(parameters=[FilterSerializer], responses=ImageOutputSerializer(many=True))
     def get(self, request):

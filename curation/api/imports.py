@@ -1,7 +1,7 @@
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -39,7 +39,7 @@ class ImportBatchListCreateApi(APIView):
 
     permission_classes = [IsCurator]
     pagination_class = Pagination
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser]  # a file upload: multipart only
 
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(help_text="a zip of class folders (the Kaggle layout, at any depth)")

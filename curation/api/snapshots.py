@@ -11,6 +11,8 @@ from rest_framework.views import APIView
 from accounts.permissions import IsCurator, IsExporter
 from core.limits import field_limits
 from core.pagination import Pagination, paginated_response
+from core.serializers import JSONInputSerializer
+from curation.api.classes import class_code_field
 from curation.models import Snapshot
 from curation.selectors.exports import (
     EXPORT_CONTENT_TYPES,
@@ -45,7 +47,7 @@ class SnapshotListCreateApi(APIView):
     def get_permissions(self):
         return [IsCurator()] if self.request.method == "POST" else [IsExporter()]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(JSONInputSerializer):
         name = serializers.CharField(**field_limits(Snapshot, "name"))
         seed = serializers.IntegerField(required=False, default=0, **field_limits(Snapshot, "seed"))
         ratios = serializers.ListField(
@@ -56,16 +58,20 @@ class SnapshotListCreateApi(APIView):
             default=[0.8, 0.1, 0.1],
             help_text="train, val, test: they sum to 1",
         )
-        classes = serializers.ListField(
-            child=serializers.SlugField(**field_limits(LabelClass, "code")),
-            max_length=1000,
-            required=False,
-            default=list,
-            help_text="class codes (none: all)",
-        )
         cap_per_class = serializers.IntegerField(
             required=False, allow_null=True, default=None, **{**field_limits(Snapshot, "cap_per_class"), "min_value": 1}
         )
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            # The codes come from the database: read when a request (or the schema) builds this serializer.
+            self.fields["classes"] = serializers.ListField(
+                child=class_code_field(),
+                max_length=1000,
+                required=False,
+                default=list,
+                help_text="class codes (none: all)",
+            )
 
     @extend_schema(responses=SnapshotOutputSerializer(many=True))
     def get(self, request):

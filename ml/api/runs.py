@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 from accounts.permissions import IsCurator
 from core.limits import id_limits
 from core.pagination import Pagination, paginated_response
+from core.serializers import JSONInputSerializer
 from core.services.jobs import job_cancel, job_retry
 from curation.models import Snapshot
 from ml.models import ModelVersion, TrainingRun
@@ -60,7 +61,7 @@ class TrainingRunListCreateApi(APIView):
     permission_classes = [IsCurator]
     pagination_class = Pagination
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(JSONInputSerializer):
         snapshot = serializers.IntegerField(**id_limits())
         preset = serializers.ChoiceField(
             choices=list(PRESETS),
@@ -150,7 +151,7 @@ class ModelVersionPromoteApi(APIView):
 
     permission_classes = [IsCurator]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(JSONInputSerializer):
         force = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(request=InputSerializer, responses=ModelVersionOutputSerializer)

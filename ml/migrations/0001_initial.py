@@ -6,71 +6,119 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('curation', '0001_initial'),
+        ("curation", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='TrainingRun',
+            name="TrainingRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('preset', models.CharField(max_length=20)),
-                ('config', models.JSONField(help_text='the resolved training config')),
-                ('config_hash', models.CharField(max_length=64)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], db_index=True, default='queued', max_length=16)),
-                ('progress', models.JSONField(blank=True, default=dict)),
-                ('history', models.JSONField(blank=True, default=list)),
-                ('error', models.TextField(blank=True)),
-                ('traceback', models.TextField(blank=True)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('worker', models.CharField(blank=True, max_length=200)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('snapshot', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='training_runs', to='curation.snapshot')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("preset", models.CharField(max_length=20)),
+                ("config", models.JSONField(help_text="the resolved training config")),
+                ("config_hash", models.CharField(max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("progress", models.JSONField(blank=True, default=dict)),
+                ("history", models.JSONField(blank=True, default=list)),
+                ("error", models.TextField(blank=True)),
+                ("traceback", models.TextField(blank=True)),
+                ("cancel_requested", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("worker", models.CharField(blank=True, max_length=200)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "snapshot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="training_runs",
+                        to="curation.snapshot",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
+                "ordering": ["-created_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='ModelVersion',
+            name="ModelVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('snapshot_hash', models.CharField(max_length=64)),
-                ('config', models.JSONField()),
-                ('class_map', models.JSONField(help_text='output index → class code')),
-                ('artifact', models.FileField(max_length=255, upload_to='')),
-                ('artifact_sha256', models.CharField(max_length=64)),
-                ('artifact_size', models.PositiveBigIntegerField()),
-                ('code_version', models.CharField(blank=True, max_length=64)),
-                ('history', models.JSONField(default=list)),
-                ('metrics', models.JSONField(default=dict)),
-                ('curves_plot', models.FileField(blank=True, max_length=255, upload_to='')),
-                ('confusion_plot', models.FileField(blank=True, max_length=255, upload_to='')),
-                ('is_production', models.BooleanField(default=False)),
-                ('promoted_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('snapshot', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='model_versions', to='curation.snapshot')),
-                ('run', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='model_version', to='ml.trainingrun')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("snapshot_hash", models.CharField(max_length=64)),
+                ("config", models.JSONField()),
+                ("class_map", models.JSONField(help_text="output index → class code")),
+                ("artifact", models.FileField(max_length=255, upload_to="")),
+                ("artifact_sha256", models.CharField(max_length=64)),
+                ("artifact_size", models.PositiveBigIntegerField()),
+                ("code_version", models.CharField(blank=True, max_length=64)),
+                ("history", models.JSONField(default=list)),
+                ("metrics", models.JSONField(default=dict)),
+                ("curves_plot", models.FileField(blank=True, max_length=255, upload_to="")),
+                ("confusion_plot", models.FileField(blank=True, max_length=255, upload_to="")),
+                ("is_production", models.BooleanField(default=False)),
+                ("promoted_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "snapshot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="model_versions",
+                        to="curation.snapshot",
+                    ),
+                ),
+                (
+                    "run",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="model_version", to="ml.trainingrun"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
+                "ordering": ["-created_at", "-pk"],
             },
         ),
         migrations.AddConstraint(
-            model_name='trainingrun',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['queued', 'running'])), fields=('snapshot', 'config_hash'), name='training_run_one_active_per_config'),
+            model_name="trainingrun",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ["queued", "running"])),
+                fields=("snapshot", "config_hash"),
+                name="training_run_one_active_per_config",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_production', True)), fields=('is_production',), name='model_version_one_production'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_production", True)),
+                fields=("is_production",),
+                name="model_version_one_production",
+            ),
         ),
     ]

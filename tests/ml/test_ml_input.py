@@ -119,7 +119,8 @@ def test_a_model_file_missing_from_storage_is_a_404(client, curator, snapshot):
 @pytest.mark.parametrize(
     ("payload", "field", "message"),
     [
-        ({"snapshot": "abc"}, "snapshot", "A valid integer is required."),
+        ({"snapshot": "abc"}, "snapshot", "Must be a whole number."),
+        ({"snapshot": "6"}, "snapshot", "Must be a whole number."),
         ({"snapshot": int(HUGE_ID)}, "snapshot", "less than or equal to"),
         ({"snapshot": 424242}, "snapshot", "There is no snapshot 424242."),
         ({"config": [1]}, "config", 'Expected a dictionary of items but got type "list".'),
@@ -133,6 +134,17 @@ def test_the_training_api_refuses_bad_input_with_400_naming_the_field(api, curat
     assert response.status_code == 400
     assert message in str(response.json()[field])
     assert TrainingRun.objects.count() == 0
+
+
+def test_promote_takes_force_as_a_json_boolean_only(api, curator, snapshot):
+    version = model_version(snapshot, 0.5)
+
+    response = api(curator).post(f"/api/v1/models/{version.pk}/promote/", {"force": 0})
+
+    assert response.status_code == 400
+    assert response.json() == {"force": ["Must be true or false."]}
+    version.refresh_from_db()
+    assert not version.is_production
 
 
 def test_the_token_api_refuses_overlong_credentials(api):

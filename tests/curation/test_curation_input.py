@@ -161,11 +161,15 @@ def test_a_refused_snapshot_form_keeps_what_was_typed(client, curator, labeled_i
         ({"cap_per_class": 0}, "cap_per_class", "greater than or equal to 1"),
         ({"name": "n" * 300}, "name", "no more than 200 characters"),
         ({"ratios": [0.5, 0.5]}, "ratios", "at least 3 elements"),
-        ({"ratios": ["a", 0.5, 0.5]}, "ratios", "A valid number is required."),
+        ({"ratios": ["a", 0.5, 0.5]}, "ratios", "Item 0: must be a number."),
+        ({"ratios": ["0.5", 0.25, 0.25]}, "ratios", "Item 0: must be a number."),
         ({"ratios": "0.8"}, "ratios", "Expected a list"),
-        ({"classes": ["not a slug!"]}, "classes", "letters, numbers, underscores or hyphens"),
+        ({"classes": ["rosacea"]}, "classes", "Unknown class code 'rosacea'. Known: normal_skin, eczema"),
         ({"classes": {"a": 1}}, "classes", "Expected a list"),
-        ({"seed": "x"}, "seed", "A valid integer is required."),
+        ({"seed": "x"}, "seed", "Must be a whole number."),
+        ({"seed": "7"}, "seed", "Must be a whole number."),
+        ({"seed": True}, "seed", "Must be a whole number."),
+        ({"name": 7}, "name", "Must be a string."),
     ],
 )
 def test_the_snapshot_api_refuses_bad_input_with_400_naming_the_field(
