@@ -3,10 +3,12 @@
 import contextlib
 import importlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -21,6 +23,83 @@ from tests.factories import ImageFactory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
+
+# Every process this test run starts inherits this mark, even when it leaves the run's process tree.
+TEST_RUN_MARK = "DERMCURATE_TEST_RUN"
+os.environ[TEST_RUN_MARK] = f"{os.getpid()}-{uuid.uuid4().hex}"
+# Folders that tools write into the checkout: Python's byte code, pytest's and ruff's caches.
+TOOL_FOLDERS = ("__pycache__", ".pytest_cache", ".ruff_cache")
+ARTIFACTS = "test-artifacts/"
+
+
+# multiprocessing's helper of this very process (an in-process import pool starts it): it reads a pipe
+# from this process and ends with it.
+OWN_HELPERS = ("from multiprocessing.resource_tracker import main", "from multiprocessing.forkserver import main")
+
+
+def processes_of_this_run() -> dict[int, str]:
+    """pid → command line of every live process (but this one and its multiprocessing helpers) started
+    by this test run."""
+    mark = f"{TEST_RUN_MARK}={os.environ[TEST_RUN_MARK]}".encode()
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            if state == "Z":
+                continue  # exited, waiting for its parent to read its status
+            if mark not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if int(parent) == os.getpid() and any(helper in command for helper in OWN_HELPERS):
+            continue
+        found[int(entry.name)] = command
+    return found
+
+
+def untracked_paths() -> set[str]:
+    """What the checkout holds that git does not track (ignored files too), tools' caches aside."""
+    listing = subprocess.run(
+        ["git", "ls-files", "--others", "--directory", "--no-empty-directory"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if listing.returncode != 0:
+        return set()  # not a git checkout
+    return {path for path in listing.stdout.splitlines() if not any(part in TOOL_FOLDERS for part in Path(path).parts)}
+
+
+def pytest_sessionstart(session):
+    session.config.untracked_at_start = untracked_paths()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The run fails if a process it started is still alive, or if it wrote into the checkout."""
+    problems = []
+    deadline = time.monotonic() + 10  # a process stopped by the last test may take a moment to exit
+    while (alive := processes_of_this_run()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid, command in alive.items():
+        problems.append(f"still running after the tests, now killed: pid {pid}: {command}")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    written = untracked_paths() - getattr(session.config, "untracked_at_start", set())
+    problems += [f"written into the checkout: {path}" for path in sorted(written) if not path.startswith(ARTIFACTS)]
+    var_dir = Path(settings.VAR_DIR)
+    if var_dir.parent == Path(tempfile.gettempdir()) and var_dir.name.startswith("dermcurate-test-var-"):
+        shutil.rmtree(var_dir, ignore_errors=True)
+    if problems:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter:
+            reporter.ensure_newline()
+            reporter.write_line("The tests left something behind, so the run fails:", red=True, bold=True)
+            for problem in problems:
+                reporter.write_line(f"  {problem}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def make_user(username: str, *roles: str):

@@ -4,18 +4,23 @@ from rest_framework.views import APIView
 
 from accounts.permissions import HasAnyRole
 from core.pagination import Pagination, paginated_response
+from curation.models import LabelClass
 from curation.selectors.classes import label_class_list
 
 
-def class_code_field(**kwargs) -> serializers.ChoiceField:
-    """A class code, one of those in the database (so the schema lists them). Build it when the
-    serializer is built (in its __init__), never at import time: the codes are read from the database."""
-    codes = [label.code for label in label_class_list()]
-    return serializers.ChoiceField(
-        choices=codes,
-        error_messages={"invalid_choice": f"Unknown class code '{{input}}'. Known: {', '.join(codes)}."},
-        **kwargs,
-    )
+class ClassCodeField(serializers.SlugField):
+    """A class code. The codes live in the database, so the schema (built without one) cannot list them;
+    an unknown code is a 400 that lists the known ones."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=LabelClass._meta.get_field("code").max_length, **kwargs)
+
+    def to_internal_value(self, data) -> str:
+        code = super().to_internal_value(data)
+        known = [label.code for label in label_class_list()]
+        if code not in known:
+            raise serializers.ValidationError(f"Unknown class code {code!r}. Known: {', '.join(known)}.")
+        return code
 
 
 class LabelClassListApi(APIView):

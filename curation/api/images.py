@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from accounts.permissions import IsCurator
 from core.limits import field_limits
 from core.pagination import Pagination, paginated_response
-from curation.api.classes import class_code_field
+from curation.api.classes import ClassCodeField
 from curation.models import Image, Source
 from curation.selectors.images import image_list
 
@@ -64,14 +64,10 @@ class ImageListApi(APIView):
     pagination_class = Pagination
 
     class FilterSerializer(serializers.Serializer):
-        label = serializers.ChoiceField(choices=[], required=False, help_text="a class code")
+        label = ClassCodeField(required=False, help_text="a class code")
         status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
         source = serializers.CharField(required=False, **field_limits(Source, "name"))
         conflicts = serializers.BooleanField(required=False, allow_null=True, default=None)
-
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.fields["label"] = class_code_field(required=False, help_text="a class code")
 
     @extend_schema(parameters=[FilterSerializer], responses=ImageOutputSerializer(many=True))
     def get(self, request):

@@ -12,7 +12,7 @@ from accounts.permissions import IsCurator, IsExporter
 from core.limits import field_limits
 from core.pagination import Pagination, paginated_response
 from core.serializers import JSONInputSerializer
-from curation.api.classes import class_code_field
+from curation.api.classes import ClassCodeField
 from curation.models import Snapshot
 from curation.selectors.exports import (
     EXPORT_CONTENT_TYPES,
@@ -58,20 +58,12 @@ class SnapshotListCreateApi(APIView):
             default=[0.8, 0.1, 0.1],
             help_text="train, val, test: they sum to 1",
         )
+        classes = serializers.ListField(
+            child=ClassCodeField(), max_length=1000, required=False, default=list, help_text="class codes (none: all)"
+        )
         cap_per_class = serializers.IntegerField(
             required=False, allow_null=True, default=None, **{**field_limits(Snapshot, "cap_per_class"), "min_value": 1}
         )
-
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            # The codes come from the database: read when a request (or the schema) builds this serializer.
-            self.fields["classes"] = serializers.ListField(
-                child=class_code_field(),
-                max_length=1000,
-                required=False,
-                default=list,
-                help_text="class codes (none: all)",
-            )
 
     @extend_schema(responses=SnapshotOutputSerializer(many=True))
     def get(self, request):
