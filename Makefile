@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint format run worker migrate clean-demo bench
+.PHONY: demo test test-preflight pytest lint format run worker migrate clean-demo bench
 
 $(BIN)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,14 +17,19 @@ $(BIN)/.dev: $(BIN)/.runtime requirements-dev.txt
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
+# DEMO_ARGS: options for `manage.py demo`, e.g. DEMO_ARGS="--per-class 4".
 demo: $(BIN)/.runtime
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py demo
-	scripts/run-demo.sh
+	$(BIN)/python manage.py demo $(DEMO_ARGS)
+	$(BIN)/python scripts/run-demo.py
 
-test: $(BIN)/.dev
+test: test-preflight $(BIN)/.dev
 	scripts/apt-ensure.sh chromium chromium
 	scripts/with-test-services.sh $(MAKE) --no-print-directory lint pytest
+
+# Before minutes of setup: the Debian packages that apt would install, which needs root.
+test-preflight:
+	@scripts/test-preflight.sh
 
 pytest:
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -35,12 +35,22 @@ as_pg_user() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# The server's initdb: the client package alone also makes a /usr/lib/postgresql/*/bin folder.
+find_initdb() {
+  { ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null || command -v initdb || true; } | sort -V | tail -n 1
+}
+
 if [ -z "${DATABASE_URL:-}" ]; then
-  pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
-  if [ -z "$pg_bin" ]; then
-    "$here/apt-ensure.sh" /usr/lib/postgresql/15/bin/postgres postgresql
-    pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  initdb_path=$(find_initdb)
+  if [ -z "$initdb_path" ]; then
+    "$here/apt-ensure.sh" initdb postgresql
+    initdb_path=$(find_initdb)
   fi
+  if [ -z "$initdb_path" ]; then
+    echo "PostgreSQL's initdb is missing (looked in /usr/lib/postgresql/*/bin and on PATH)." >&2
+    exit 1
+  fi
+  pg_bin=$(dirname "$(readlink -f "$initdb_path")")
   [ "$(id -u)" = 0 ] && chown postgres "$workdir"
   pg_data="$workdir/pg"
   pg_port=$(free_port)
@@ -48,6 +58,9 @@ if [ -z "${DATABASE_URL:-}" ]; then
   as_pg_user "$pg_bin/pg_ctl" -D "$pg_data" -l "$workdir/pg.log" -w -t 60 start \
     -o "-p $pg_port -k $workdir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
     >/dev/null
+  # The database the URL names exists, so that tools run before the tests (makemigrations --check)
+  # find it; pytest makes its own test database next to it.
+  as_pg_user "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres dermcurate
   export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/dermcurate"
   echo "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on port $pg_port (throwaway)"
 fi

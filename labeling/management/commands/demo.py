@@ -1,12 +1,13 @@
 """python manage.py demo — demo logins and a small drawn image set with some review history."""
 
+import io
 import json
 import random
 import secrets
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts.roles import Role
@@ -28,18 +29,48 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--per-class", type=int, default=12, help="pictures drawn per class (default 12)")
+        parser.add_argument("--json", action="store_true", dest="as_json", help="print one JSON summary object last")
 
-    def handle(self, *args, per_class: int, **options):
+    def handle(self, *args, per_class: int, as_json: bool, **options):
+        if not 1 <= per_class <= 1000:
+            raise CommandError("--per-class must lie between 1 and 1000.")
+        # With --json, the JSON object is all that is printed.
+        out = io.StringIO() if as_json else self.stdout
         logins = self._logins()
+        imported = 0
         if not Source.objects.filter(name=DEMO_SOURCE).exists():
             folder = settings.VAR_DIR / "demo-images"
-            self.stdout.write(f"Drawing {per_class * 11} demo pictures into {folder} ...")
+            out.write(f"Drawing {per_class * 11} demo pictures into {folder} ...\n")
             write_demo_dataset(folder, per_class=per_class, size=(600, 450), seed=2026)
-            call_command("import_images", str(folder), "--source", DEMO_SOURCE, stdout=self.stdout)
-            self._review_history()
+            before = Image.objects.count()
+            call_command("import_images", str(folder), "--source", DEMO_SOURCE, stdout=out)
+            imported = Image.objects.count() - before
+            out.write(self._review_history() + "\n")
+        snapshot = None
         if not Snapshot.objects.exists() and Image.objects.labeled().count() >= 20:
             snapshot = snapshot_create(name="demo-v1", seed=0)
-            self.stdout.write(f"Froze snapshot {snapshot.name!r} with {snapshot.item_count} images.")
+            out.write(f"Froze snapshot {snapshot.name!r} with {snapshot.item_count} images.\n")
+        if as_json:
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "logins": [
+                            {"username": username, "role": role, "password": logins[username]}
+                            for username, role in LOGINS
+                        ],
+                        "logins_file": str(settings.VAR_DIR / "demo_logins.json"),
+                        "imported": imported,
+                        "snapshot": snapshot.name if snapshot else None,
+                        "images": {
+                            "labeled": Image.objects.labeled().count(),
+                            "disputed": Image.objects.disputed().count(),
+                            "excluded": Image.objects.excluded().count(),
+                            "pending": Image.objects.pending().count(),
+                        },
+                    }
+                )
+            )
+            return
         self.stdout.write(self.style.SUCCESS("\nDemo logins (also in var/demo_logins.json):"))
         for username, role in LOGINS:
             self.stdout.write(f"  {role:<12} {username:<10} password: {logins[username]}")
@@ -58,7 +89,7 @@ class Command(BaseCommand):
         return saved
 
     @transaction.atomic
-    def _review_history(self) -> None:
+    def _review_history(self) -> str:
         """Most pictures agreed on, a few disputed or unjudgeable, the rest waiting for you."""
         from django.contrib.auth import get_user_model
 
@@ -86,7 +117,7 @@ class Command(BaseCommand):
                 continue  # left for the demo readers
             for reader, decision in zip((first, second), decisions, strict=True):
                 review_submit(reader=reader, image_id=image.pk, seconds_spent=round(rng.uniform(2, 9), 1), **decision)
-        self.stdout.write(
+        return (
             f"Simulated colleagues' reviews: {Image.objects.labeled().count()} labeled, "
             f"{Image.objects.disputed().count()} disputed, {Image.objects.excluded().count()} excluded, "
             f"{Image.objects.pending().count()} waiting for review."
