@@ -47,8 +47,7 @@ def test_everything_the_settings_put_under_var_lies_outside_the_checkout_and_chi
         "CELERY_BROKER_DIR": settings.CELERY_BROKER_DIR,
     }
     code = (
-        "import django, json; django.setup(); from django.conf import settings as s; "
-        "print(json.dumps(str(s.VAR_DIR)))"
+        "import django, json; django.setup(); from django.conf import settings as s; print(json.dumps(str(s.VAR_DIR)))"
     )
     child = subprocess.run(
         [sys.executable, "-c", code],
