@@ -1,6 +1,14 @@
-"""Near-duplicate search over 64-bit perceptual hashes, and grouping of the pairs found.
+"""Near-duplicate search: 64-bit perceptual hashes, verified fingerprints, and groups without chaining.
 
-Pure numpy / scipy with no Django import. Hashes come as 1-D int64 (the signed
+Pure numpy / scipy with no Django import.
+
+The app's groups come from ``verified_duplicate_groups`` (see its docstring): candidates from a
+small embedding of each image's 64 × 64 fingerprint that ignores borders and overlays, each
+candidate verified by aligning the two fingerprints and comparing them block by block, and groups
+in which every pair is a verified near copy (complete linkage). bench/dedup_realistic.py measures
+it against the pHash-only method on photos with shared logos and flat skin (bench/RESULTS.md).
+
+The rest of this docstring is about the pHash search (``near_duplicate_pairs``). Hashes come as 1-D int64 (the signed
 values PostgreSQL stores) or uint64 arrays; only their 64 bits matter.
 
 ``near_duplicate_pairs`` is exact: it returns every pair i < j whose Hamming
@@ -29,6 +37,7 @@ import operator
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import lru_cache
 from math import comb
 
@@ -459,3 +468,289 @@ def _sorted_pairs(pieces: list[np.ndarray], n: int) -> np.ndarray:
     pairs = np.empty((total, 2), dtype=np.int64)
     np.divmod(keys, n, out=(pairs[:, 0], pairs[:, 1]))
     return pairs
+
+
+# --- verified near duplicates ------------------------------------------------------------------------------------
+#
+# Why not pHash alone: on photos that share a corner logo or a caption bar, or that show nearly uniform
+# skin, the overlay or the lighting decides most of the 64 bits, so distinct photos land within a few
+# bits of each other, and connected components chain them into large groups (bench/RESULTS.md,
+# "Near-duplicate groups on realistic photos"). The figures below were chosen there.
+
+FINGERPRINT_SIDE = 64  # curation.imaging.FINGERPRINT_SIDE
+# The embedding looks at the fingerprint without its outer 6 pixels (where logos and caption bars sit),
+# band-passed (minus a Gaussian blur of sigma 3), scaled by its median absolute value and clipped at
+# 2.5 so that no overlay dominates, then pooled into 13 × 13 cells.
+_EMBEDDING_MARGIN = 6
+_BAND_SIGMA = 3.0
+_CLIP = 2.5
+_EMBEDDING_BLUR = 1.0
+_EMBEDDING_CELLS = 13
+# Candidate pairs: cosine similarity of embeddings at least this (true copies: 99 %; distinct: 0.1 %).
+CANDIDATE_MIN_SIMILARITY = 0.45
+# Verification: the fingerprints are aligned (scale per axis, then translation by phase correlation)
+# and compared in 4 × 4 blocks; the score is the median of the blocks' correlations, so a logo or
+# caption in a few blocks neither makes nor breaks a match.
+VERIFIED_MIN_SIMILARITY = 0.45
+_SCALES = (0.92, 1.0, 1 / 0.92)  # a recrop of up to ~10 % of a side, either way
+_MAX_SHIFT = 10
+_BLOCKS = 4
+_MIN_VALID_BLOCKS = 0.4
+
+
+def _band_pass(fingerprints: np.ndarray) -> np.ndarray:
+    """(k, 64, 64) uint8 → float32, each image band-passed, robustly scaled and clipped."""
+    from scipy import ndimage
+
+    images = fingerprints.astype(np.float32)
+    blurred = ndimage.gaussian_filter(images, sigma=(0, _BAND_SIGMA, _BAND_SIGMA), mode="nearest")
+    band = images - blurred
+    scale = np.median(np.abs(band), axis=(1, 2), keepdims=True) + 0.5
+    return np.clip(band / scale, -_CLIP, _CLIP)
+
+
+def as_fingerprints(fingerprints) -> np.ndarray:
+    """A (k, 64, 64) uint8 array from a sequence of fingerprint bytes (or an array of them)."""
+    if isinstance(fingerprints, np.ndarray) and fingerprints.dtype == np.uint8:
+        return fingerprints.reshape(-1, FINGERPRINT_SIDE, FINGERPRINT_SIDE)
+    items = [np.frombuffer(bytes(item), dtype=np.uint8) for item in fingerprints]
+    if not items:
+        return np.empty((0, FINGERPRINT_SIDE, FINGERPRINT_SIDE), dtype=np.uint8)
+    return np.stack(items).reshape(-1, FINGERPRINT_SIDE, FINGERPRINT_SIDE)
+
+
+def fingerprint_embeddings(fingerprints: np.ndarray, *, block: int = 4096) -> np.ndarray:
+    """(k, 169) float32 unit vectors; their dot products find candidate pairs. Overlays and borders count little."""
+    from scipy import ndimage
+
+    fingerprints = as_fingerprints(fingerprints)
+    margin, cells = _EMBEDDING_MARGIN, _EMBEDDING_CELLS
+    pieces = []
+    for start in range(0, len(fingerprints), block):
+        core = fingerprints[start : start + block, margin:-margin, margin:-margin]
+        band = ndimage.gaussian_filter(_band_pass(core), sigma=(0, _EMBEDDING_BLUR, _EMBEDDING_BLUR))
+        side = band.shape[1] // cells
+        pooled = band[:, : side * cells, : side * cells].reshape(-1, cells, side, cells, side).mean(axis=(2, 4))
+        pooled = pooled.reshape(len(core), -1)
+        pooled -= pooled.mean(axis=1, keepdims=True)
+        pooled /= pooled.std(axis=1, keepdims=True) + 1e-3
+        pieces.append(pooled.astype(np.float32))
+    if not pieces:
+        return np.empty((0, cells * cells), dtype=np.float32)
+    return np.concatenate(pieces)
+
+
+def _unit_rows(vectors: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    centred = vectors - centre
+    return centred / (np.linalg.norm(centred, axis=1, keepdims=True) + 1e-6)
+
+
+def candidate_pairs(
+    embeddings: np.ndarray, *, new: np.ndarray | None = None, min_similarity: float = CANDIDATE_MIN_SIMILARITY
+) -> np.ndarray:
+    """Index pairs (i < j) whose embeddings' cosine similarity is at least `min_similarity`.
+
+    The embeddings are centred on their mean first (what every photo of a collection shares, such as
+    its average lighting, says nothing). With `new` (indices), only pairs with at least one new index
+    are returned: what an import adds to pairs checked before. Blocked matrix products, so memory
+    stays bounded.
+    """
+    n = len(embeddings)
+    if n < 2:
+        return _EMPTY_PAIRS.copy()
+    unit = _unit_rows(embeddings.astype(np.float32), embeddings.mean(axis=0, dtype=np.float64).astype(np.float32))
+    rows = np.arange(n) if new is None else np.unique(np.asarray(new, dtype=np.int64))
+    is_new = np.zeros(n, dtype=bool)
+    is_new[rows] = True
+    pieces = []
+    block = 2048
+    for start in range(0, len(rows), block):
+        left = rows[start : start + block]
+        similarity = unit[left] @ unit.T
+        i, j = np.nonzero(similarity >= min_similarity)
+        i = left[i]
+        # Each unordered pair once: from its smaller index when both are new, else from the new one.
+        keep = (j != i) & ((i < j) | ~is_new[j])
+        low, high = np.minimum(i[keep], j[keep]), np.maximum(i[keep], j[keep])
+        pieces.append(np.stack([low, high], axis=1))
+    return _sorted_pairs(pieces, n)
+
+
+def _resampling(scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear resampling along one axis about the centre: the lower source index and weight of each
+    output position, and which output positions fall inside the picture."""
+    side = FINGERPRINT_SIDE
+    centre = (side - 1) / 2
+    positions = (np.arange(side) - centre) * scale + centre
+    valid = (positions >= 0) & (positions <= side - 1)
+    clipped = np.clip(positions, 0, side - 1)
+    below = np.minimum(np.floor(clipped).astype(np.int64), side - 2)
+    return below, (clipped - below).astype(np.float32), valid
+
+
+@lru_cache(maxsize=1)
+def _resamplings() -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
+    """The per-axis resamplings of _SCALES, and the validity mask of every (scale y, scale x), (K, 64, 64)."""
+    axes = [_resampling(scale) for scale in _SCALES]
+    masks = np.stack([row[2][:, None] & column[2][None, :] for row in axes for column in axes])
+    return axes, masks
+
+
+def _rescaled(images: np.ndarray) -> np.ndarray:
+    """(M, 64, 64) → (M, K, 64, 64): each image rescaled by every (scale y, scale x), zero outside."""
+    axes, masks = _resamplings()
+    by_rows = [
+        images[:, below] * (1 - weight)[:, None] + images[:, below + 1] * weight[:, None] for below, weight, _ in axes
+    ]
+    out = [
+        rows[:, :, below] * (1 - weight) + rows[:, :, below + 1] * weight
+        for rows in by_rows
+        for below, weight, _ in axes
+    ]
+    return np.stack(out, axis=1) * masks[None]
+
+
+def _block_median_correlation(a: np.ndarray, candidates: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Per candidate (M, 64, 64) against `a` (M, 64, 64): the median over blocks of their correlation on
+    valid pixels; -1 where too few blocks can be compared."""
+    blocks, side = _BLOCKS, FINGERPRINT_SIDE // _BLOCKS
+    m = len(candidates)
+
+    def split(array):
+        return array.reshape(m, blocks, side, blocks, side).transpose(0, 1, 3, 2, 4).reshape(m, blocks * blocks, -1)
+
+    x, y = split(a), split(candidates)
+    mask = split(valid).astype(np.float32)
+    count = mask.sum(axis=2)
+    safe = np.maximum(count, 1)
+    xc = (x - ((x * mask).sum(axis=2) / safe)[..., None]) * mask
+    yc = (y - ((y * mask).sum(axis=2) / safe)[..., None]) * mask
+    denominator = np.sqrt((xc * xc).sum(axis=2) * (yc * yc).sum(axis=2))
+    usable = (count >= 0.4 * side * side) & (denominator > 1e-3)
+    correlation = np.where(usable, (xc * yc).sum(axis=2) / np.maximum(denominator, 1e-6), np.inf)
+    ordered = np.sort(correlation, axis=1)  # unusable blocks (inf) last
+    used = usable.sum(axis=1)
+    low = np.take_along_axis(ordered, np.maximum(used - 1, 0)[:, None] // 2, axis=1)[:, 0]
+    high = np.take_along_axis(ordered, (used // 2)[:, None], axis=1)[:, 0]
+    median = np.where(used % 2 == 1, low, (low + high) / 2)
+    return np.where(used >= _MIN_VALID_BLOCKS * blocks * blocks, median, -1.0)
+
+
+def fingerprint_similarities(band_a: np.ndarray, band_b: np.ndarray) -> np.ndarray:
+    """How surely each pair of band-passed fingerprints (M, 64, 64) shows one photo: -1 … 1.
+
+    A score of VERIFIED_MIN_SIMILARITY or more is a near copy. Each `band_b` is rescaled along each
+    axis by each of _SCALES about the centre, each rescaled copy is aligned to its `band_a` by phase
+    correlation (a shift of up to _MAX_SHIFT pixels), and the best alignment's median block
+    correlation is the score.
+    """
+    _, masks = _resamplings()
+    pairs, scales, side = len(band_a), len(masks), FINGERPRINT_SIDE
+    scaled = _rescaled(band_b)  # (M, K, 64, 64)
+    from scipy import fft
+
+    spectrum = fft.rfft2(band_a)[:, None] * np.conj(fft.rfft2(scaled))
+    spectrum /= np.abs(spectrum) + 1e-9
+    peaks = fft.irfft2(spectrum, s=(side, side)).reshape(pairs, scales, -1).argmax(axis=2).ravel()
+    shift_y, shift_x = np.divmod(peaks, side)
+    shift_y = np.where(shift_y > side // 2, shift_y - side, shift_y)
+    shift_x = np.where(shift_x > side // 2, shift_x - side, shift_x)
+    # Shift each rescaled copy by its peak; what would come from outside the picture is not valid.
+    source_y = np.arange(side)[None, :] - shift_y[:, None]  # (M*K, 64)
+    source_x = np.arange(side)[None, :] - shift_x[:, None]
+    inside = ((source_y >= 0) & (source_y < side))[:, :, None] & ((source_x >= 0) & (source_x < side))[:, None, :]
+    source_y, source_x = np.clip(source_y, 0, side - 1), np.clip(source_x, 0, side - 1)
+    item = np.arange(pairs * scales)[:, None, None]
+    flat_scaled = scaled.reshape(pairs * scales, side, side)
+    aligned = flat_scaled[item, source_y[:, :, None], source_x[:, None, :]]
+    flat_masks = np.broadcast_to(masks[None], (pairs, scales, side, side)).reshape(pairs * scales, side, side)
+    valid = inside & flat_masks[item, source_y[:, :, None], source_x[:, None, :]]
+    valid &= ((np.abs(shift_y) <= _MAX_SHIFT) & (np.abs(shift_x) <= _MAX_SHIFT))[:, None, None]
+    aligned = np.where(valid, aligned, 0)
+    repeated_a = np.repeat(band_a, scales, axis=0)
+    scores = _block_median_correlation(repeated_a, aligned, valid).reshape(pairs, scales)
+    return scores.max(axis=1)
+
+
+def pair_similarities(fingerprints: np.ndarray, pairs: np.ndarray, *, batch: int = 64) -> np.ndarray:
+    """The similarity of each index pair's fingerprints, each rescaled against the other (the higher counts)."""
+    fingerprints = as_fingerprints(fingerprints)
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    scores = np.empty(len(pairs))
+    for start in range(0, len(pairs), batch):
+        chunk = pairs[start : start + batch]
+        first = _band_pass(fingerprints[chunk[:, 0]])
+        second = _band_pass(fingerprints[chunk[:, 1]])
+        # Scaled one way only, a copy cropped from the other would be missed: so both ways.
+        forward = fingerprint_similarities(first, second)
+        again = forward < VERIFIED_MIN_SIMILARITY
+        if again.any():
+            forward[again] = np.maximum(forward[again], fingerprint_similarities(second[again], first[again]))
+        scores[start : start + len(chunk)] = forward
+    return scores
+
+
+def complete_linkage_groups(
+    n: int, pairs: np.ndarray, scores: np.ndarray, *, excluded_pairs: set[tuple[int, int]] | None = None
+) -> list[np.ndarray]:
+    """Groups in which every two members are a given pair (no chaining through weak links).
+
+    Pairs are merged best score first; two groups join only when every pair across them is a given
+    pair and none is excluded (a curator's "not the same"). Each group's indices ascend; groups are
+    ordered by their smallest index.
+    """
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    excluded = {(min(i, j), max(i, j)) for i, j in (excluded_pairs or ())}
+    linked: set[tuple[int, int]] = set()
+    for i, j in pairs.tolist():
+        if (i, j) not in excluded:
+            linked.add((min(i, j), max(i, j)))
+    group_of: dict[int, int] = {}
+    members: dict[int, list[int]] = {}
+    for position in np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable").tolist():
+        i, j = pairs[position].tolist()
+        if (min(i, j), max(i, j)) not in linked:
+            continue
+        left, right = group_of.get(i), group_of.get(j)
+        if left is not None and left == right:
+            continue
+        left_members = members[left] if left is not None else [i]
+        right_members = members[right] if right is not None else [j]
+        if not all((min(a, b), max(a, b)) in linked for a in left_members for b in right_members):
+            continue
+        merged = left_members + right_members
+        key = left if left is not None else (right if right is not None else i)
+        for other in (left, right):
+            if other is not None and other != key:
+                members.pop(other)
+        members[key] = merged
+        group_of.update(dict.fromkeys(merged, key))
+    groups = [np.array(sorted(group), dtype=np.int64) for group in members.values() if len(group) >= 2]
+    groups.sort(key=lambda group: int(group[0]))
+    return groups
+
+
+@dataclass(frozen=True)
+class VerifiedGroups:
+    groups: list[np.ndarray]
+    pairs: np.ndarray  # verified pairs, (k, 2)
+    scores: np.ndarray  # their similarity
+    candidates: int
+    verified: int
+
+
+def verified_duplicate_groups(
+    fingerprints: np.ndarray, *, excluded_pairs: set[tuple[int, int]] | None = None
+) -> VerifiedGroups:
+    """Near-duplicate groups of whole fingerprint sets (what bench/dedup_realistic.py measures).
+
+    The app runs the same steps incrementally (curation.services.duplicates): candidates from
+    embeddings, each verified, then complete linkage over the verified pairs.
+    """
+    fingerprints = as_fingerprints(fingerprints)
+    candidates = candidate_pairs(fingerprint_embeddings(fingerprints))
+    scores = pair_similarities(fingerprints, candidates)
+    keep = scores >= VERIFIED_MIN_SIMILARITY
+    pairs, scores = candidates[keep], scores[keep]
+    groups = complete_linkage_groups(len(fingerprints), pairs, scores, excluded_pairs=excluded_pairs)
+    return VerifiedGroups(groups=groups, pairs=pairs, scores=scores, candidates=len(candidates), verified=len(pairs))

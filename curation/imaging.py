@@ -67,6 +67,8 @@ _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 _WHITE = (255, 255, 255)
 _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
 
+FINGERPRINT_SIDE = 64
+
 _SIGN_BIT = 1 << 63
 _TWO_TO_64 = 1 << 64
 
@@ -93,6 +95,7 @@ class ProcessedImage:
     thumbnail_jpeg: bytes
     phash: int
     dhash: int
+    fingerprint: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -196,7 +199,9 @@ def _process(
         sanitized_jpeg = _encode_jpeg(upright, jpeg_quality)
     thumbnail = _shrink_for_thumbnail(upright, thumbnail_max_side)
     thumbnail_jpeg = _encode_jpeg(thumbnail, jpeg_quality)
-    phash, dhash = _hashes(upright)
+    gray = upright.convert("L")
+    phash, dhash = _hashes(gray)
+    fingerprint = image_fingerprint(gray)
     return ProcessedImage(
         sha256=sha256,
         original_bytes=data,
@@ -210,6 +215,7 @@ def _process(
         thumbnail_jpeg=thumbnail_jpeg,
         phash=phash,
         dhash=dhash,
+        fingerprint=fingerprint,
     )
 
 
@@ -461,11 +467,21 @@ def _is_eight_bit_three_component_frame(segment: bytes, size: tuple[int, int]) -
     return segment[4] == 8 and (width, height) == size and segment[9] == 3
 
 
-def _hashes(sanitized: Image.Image) -> tuple[int, int]:
+def image_fingerprint(gray: Image.Image) -> bytes:
+    """The grayscale picture at FINGERPRINT_SIDE × FINGERPRINT_SIDE (area-averaged), one byte a pixel.
+
+    What near-duplicate verification compares (``curation.dedup.fingerprint_similarity``):
+    enough detail to tell two flat skin photos apart, small enough to keep in a row.
+    """
+    if gray.mode != "L":
+        gray = gray.convert("L")
+    return gray.resize((FINGERPRINT_SIDE, FINGERPRINT_SIDE), Image.Resampling.BOX).tobytes()
+
+
+def _hashes(gray: Image.Image) -> tuple[int, int]:
     # The pixels in memory, not a decode of the served file: the same image up to
     # JPEG loss (identical when the original is served as it was), and a decode
-    # saved. One grayscale conversion serves both hashes.
-    gray = sanitized.convert("L")
+    # saved. One grayscale conversion serves both hashes and the fingerprint.
     return _hash_to_signed(imagehash.phash(gray)), _hash_to_signed(imagehash.dhash(gray))
 
 
