@@ -68,6 +68,9 @@ _WHITE = (255, 255, 255)
 _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
 
 FINGERPRINT_SIDE = 64
+# A picture whose fingerprint varies less than this (grey levels, standard deviation) shows nothing:
+# a black, white or single-colour frame. Nearly uniform skin varies far more (its light and texture).
+BLANK_MAX_STD = 2.0
 
 _SIGN_BIT = 1 << 63
 _TWO_TO_64 = 1 << 64
@@ -129,6 +132,7 @@ def process_image_file(
     sanitized_max_side: int = 1024,
     thumbnail_max_side: int = 256,
     jpeg_quality: int = 90,
+    min_side: int = 0,
 ) -> ProcessedImage | AlreadyPresent:
     """Read and process one file; a file whose sha256 is already known is not decoded at all."""
     try:
@@ -146,6 +150,7 @@ def process_image_file(
         sanitized_max_side=sanitized_max_side,
         thumbnail_max_side=thumbnail_max_side,
         jpeg_quality=jpeg_quality,
+        min_side=min_side,
     )
 
 
@@ -156,6 +161,7 @@ def process_image_bytes(
     sanitized_max_side: int = 1024,
     thumbnail_max_side: int = 256,
     jpeg_quality: int = 90,
+    min_side: int = 0,
 ) -> ProcessedImage:
     """Validate and process an image held in memory; raises ``ImageRejected``."""
     return _process(
@@ -165,6 +171,7 @@ def process_image_bytes(
         sanitized_max_side=sanitized_max_side,
         thumbnail_max_side=thumbnail_max_side,
         jpeg_quality=jpeg_quality,
+        min_side=min_side,
     )
 
 
@@ -176,10 +183,11 @@ def _process(
     sanitized_max_side: int,
     thumbnail_max_side: int,
     jpeg_quality: int,
+    min_side: int = 0,
 ) -> ProcessedImage:
     if not data:
         raise ImageRejected("empty file (0 bytes)")
-    image, (width, height) = _decode(data, max_pixels=max_pixels, fit_within=sanitized_max_side)
+    image, (width, height) = _decode(data, max_pixels=max_pixels, fit_within=sanitized_max_side, min_side=min_side)
     original_format = image.format or "UNKNOWN"
     orientation = _orientation(image)
     # Resize before rotating: the cap is on the longest side either way, and the
@@ -200,8 +208,14 @@ def _process(
     thumbnail = _shrink_for_thumbnail(upright, thumbnail_max_side)
     thumbnail_jpeg = _encode_jpeg(thumbnail, jpeg_quality)
     gray = upright.convert("L")
-    phash, dhash = _hashes(gray)
     fingerprint = image_fingerprint(gray)
+    spread = float(np.frombuffer(fingerprint, dtype=np.uint8).std())
+    if spread < BLANK_MAX_STD:
+        raise ImageRejected(
+            f"blank: almost no variation in the picture (a standard deviation of {spread:.1f} grey levels, "
+            f"below {BLANK_MAX_STD:g})"
+        )
+    phash, dhash = _hashes(gray)
     return ProcessedImage(
         sha256=sha256,
         original_bytes=data,
@@ -219,7 +233,7 @@ def _process(
     )
 
 
-def _decode(data: bytes, *, max_pixels: int, fit_within: int) -> tuple[Image.Image, tuple[int, int]]:
+def _decode(data: bytes, *, max_pixels: int, fit_within: int, min_side: int = 0) -> tuple[Image.Image, tuple[int, int]]:
     """The loaded first frame and the size its header declared (before a JPEG draft shrank it)."""
     # Pillow's own bomb guard only warns between MAX_IMAGE_PIXELS and twice that;
     # as an error the warning stops the decode instead of scrolling past in a log.
@@ -235,6 +249,12 @@ def _decode(data: bytes, *, max_pixels: int, fit_within: int) -> tuple[Image.Ima
             raise ImageRejected(f"truncated or corrupt image: {_describe(error)}") from error
 
         width, height = image.size
+        if min(width, height) < min_side:
+            image.close()
+            raise ImageRejected(
+                f"too small: {width}×{height} px; the shorter side must be at least {min_side} px "
+                "(DERMCURATE_MIN_IMAGE_SIDE)"
+            )
         if width * height > max_pixels:
             image.close()
             raise ImageRejected(

@@ -50,13 +50,28 @@ def import_upload_name(instance, filename: str) -> str:
     return f"uploads/{secrets.token_hex(8)}-{filename}"
 
 
+class UnmappedPolicy(models.TextChoices):
+    FAIL = "fail", "Refuse the import"
+    SKIP = "skip", "Skip their files"
+
+
 class ImportBatch(Job):
-    """A folder or zip to import: a job (see core.models.Job) run by the default queue's workers."""
+    """A folder or zip to import: a job (see core.models.Job) run by the default queue's workers.
+
+    Its files are split into ImportChunk jobs that any worker may take; the batch's own task takes
+    chunks too and stays running until every chunk is done, so the batch is one job to its curator.
+    """
 
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="batches")
     path = models.CharField(max_length=1000, blank=True, help_text="folder or zip imported")
     upload = models.FileField(upload_to=import_upload_name, max_length=255, blank=True)
-    class_map = models.JSONField(default=dict, blank=True, help_text="folder name → class code overrides")
+    class_map = models.JSONField(
+        default=dict, blank=True, help_text="folder name (or label value) → class code, or 'skip'"
+    )
+    unmapped = models.CharField(max_length=8, choices=UnmappedPolicy.choices, default=UnmappedPolicy.FAIL)
+    metadata_file = models.FileField(upload_to=import_upload_name, max_length=255, blank=True, help_text="metadata CSV")
+    label_column = models.CharField(max_length=100, blank=True, help_text="metadata column with the source label")
+    report = models.JSONField(default=dict, blank=True, help_text="the plan: folders, skipped files, metadata joins")
     imported = models.PositiveIntegerField(default=0)
     already_present = models.PositiveIntegerField(default=0)
     duplicates_exact = models.PositiveIntegerField(default=0)
@@ -86,10 +101,44 @@ class ImportBatch(Job):
         import_batch_check_retry(batch=self)
 
 
+class ImportChunk(Job):
+    """Some files of an import batch, imported by whichever worker claims it; running it twice is harmless."""
+
+    batch = models.ForeignKey(ImportBatch, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    entries = models.JSONField(default=list, help_text="[relative path, class code or null, metadata key or null]")
+    files_ok = models.PositiveIntegerField(default=0, help_text="files stored or found present")
+    rejected_count = models.PositiveIntegerField(default=0)
+    already_present = models.PositiveIntegerField(default=0, help_text="files whose image another batch imported")
+
+    job_kind = "import_chunk"
+    job_task = "curation.tasks.import_chunk_run_task"
+    job_queue = "default"
+
+    class Meta:
+        ordering = ["batch", "index"]
+        constraints = [models.UniqueConstraint(fields=["batch", "index"], name="import_chunk_unique_index")]
+
+    def __str__(self) -> str:
+        return f"Import #{self.batch_id}, chunk {self.index}"
+
+    def job_cleanup(self) -> None:
+        from curation.services.imports import import_batch_stopped
+
+        import_batch_stopped(batch=self.batch)
+
+
 class RejectedFile(models.Model):
+    """A file an import did not take: rejected (an image it cannot use) or skipped (not an image)."""
+
+    class Kind(models.TextChoices):
+        REJECTED = "rejected"
+        SKIPPED = "skipped"
+
     batch = models.ForeignKey(ImportBatch, on_delete=models.CASCADE, related_name="rejected_files")
     path = models.CharField(max_length=1000)
     reason = models.CharField(max_length=500)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.REJECTED)
 
     class Meta:
         ordering = ["batch", "path"]
@@ -99,8 +148,8 @@ class RejectedFile(models.Model):
 
 
 class DuplicateGroup(models.Model):
-    """Images whose pHashes lie within the near-duplicate threshold, joined by
-    connected components. (Byte-identical files are already one Image.)"""
+    """Images each of which is a verified near copy of every other (complete linkage over
+    DuplicatePair rows; see curation.dedup). Byte-identical files are already one Image."""
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -173,6 +222,13 @@ class Image(models.Model):
     # imagehash 64-bit hashes of the sanitized image, stored as signed integers.
     phash = models.BigIntegerField()
     dhash = models.BigIntegerField()
+    # 64 × 64 grayscale of the served copy (curation.imaging.image_fingerprint): near-duplicate verification.
+    fingerprint = models.BinaryField(default=b"", blank=True)
+    # Whether its near-duplicate candidates were verified (an import adds only its new images' pairs).
+    dedup_checked = models.BooleanField(default=False)
+    # Clinical context and the source file's columns (age, sex, body_site, fitzpatrick, modality,
+    # lesion_id, patient_id, …), from an import's metadata file.
+    metadata = models.JSONField(default=dict, blank=True)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     label = models.ForeignKey(LabelClass, null=True, blank=True, on_delete=models.PROTECT, related_name="images")
@@ -240,6 +296,23 @@ class ImageSource(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}: {self.source_path}"
+
+
+class DuplicatePair(models.Model):
+    """Two images verified as near copies, with the similarity of their fingerprints."""
+
+    image_low = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    image_high = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    similarity = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["image_low", "image_high"], name="duplicate_pair_unique"),
+            models.CheckConstraint(condition=Q(image_low__lt=models.F("image_high")), name="duplicate_pair_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Images {self.image_low_id} and {self.image_high_id}: {self.similarity:.2f}"
 
 
 class NotDuplicateDecision(models.Model):

@@ -33,7 +33,7 @@ def png_claiming_size(width: int, height: int) -> bytes:
     return bytes(data)
 
 
-def tall_left_red_image(size=(80, 40)) -> Image.Image:
+def tall_left_red_image(size=(160, 80)) -> Image.Image:
     """Left half red, right half blue: shows which way an image was turned."""
     image = Image.new("RGB", size, (0, 0, 255))
     ImageDraw.Draw(image).rectangle((0, 0, size[0] // 2 - 1, size[1] - 1), fill=(255, 0, 0))
@@ -48,16 +48,16 @@ def exif_rotated_jpeg_with_gps(orientation: int = 6) -> bytes:
     return encode(tall_left_red_image(), "JPEG", exif=exif.tobytes(), quality=95)
 
 
-def sixteen_bit_png(size=(64, 48)) -> bytes:
+def sixteen_bit_png(size=(96, 72)) -> bytes:
     gradient = np.tile(np.linspace(0, 65535, size[0], dtype=np.uint16), (size[1], 1))
     return encode(Image.fromarray(gradient), "PNG")
 
 
 def bad_and_good_inputs() -> dict[str, bytes]:
     """Every bad input the import issue names, by relative path, all inside the eczema folder."""
-    rgba = Image.new("RGBA", (50, 40), (0, 0, 0, 0))
-    ImageDraw.Draw(rgba).ellipse((10, 10, 40, 30), fill=(200, 50, 50, 255))
-    cmyk = draw_lesion(2, seed=5, size=(90, 60)).convert("CMYK")
+    rgba = Image.new("RGBA", (100, 80), (0, 0, 0, 0))
+    ImageDraw.Draw(rgba).ellipse((20, 20, 80, 60), fill=(200, 50, 50, 255))
+    cmyk = draw_lesion(2, seed=5, size=(120, 90)).convert("CMYK")
     folder = KAGGLE_FOLDERS[1]
     return {
         f"{folder}/empty.jpg": b"",
@@ -68,7 +68,7 @@ def bad_and_good_inputs() -> dict[str, bytes]:
         f"{folder}/rgba.png": encode(rgba, "PNG"),
         f"{folder}/rotated_gps.jpg": exif_rotated_jpeg_with_gps(),
         f"{folder}/deep16.png": sixteen_bit_png(),
-        f"{folder}/gray.jpg": encode(draw_lesion(1, seed=7, size=(90, 60)).convert("L"), "JPEG"),
+        f"{folder}/gray.jpg": encode(draw_lesion(1, seed=7, size=(120, 90)).convert("L"), "JPEG"),
         f"{folder}/UPPER.JPG": lesion_jpeg(seed=8),
     }
 

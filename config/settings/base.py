@@ -227,12 +227,15 @@ DERMCURATE_REVEAL_SOURCE_LABEL = env.bool("DERMCURATE_REVEAL_SOURCE_LABEL", defa
 DERMCURATE_MAX_IMAGE_PIXELS = env.int("DERMCURATE_MAX_IMAGE_PIXELS", default=50_000_000)
 DERMCURATE_SANITIZED_MAX_SIDE = env.int("DERMCURATE_SANITIZED_MAX_SIDE", default=1024)
 DERMCURATE_THUMBNAIL_MAX_SIDE = env.int("DERMCURATE_THUMBNAIL_MAX_SIDE", default=256)
-# Near duplicates: pHashes at most this many bits apart, confirmed by dHashes at most
-# DERMCURATE_DHASH_CONFIRM_THRESHOLD bits apart (-1: pHash alone). See README and bench/phash_threshold.py.
-DERMCURATE_NEAR_DUPLICATE_THRESHOLD = env.int("DERMCURATE_NEAR_DUPLICATE_THRESHOLD", default=10)
-DERMCURATE_DHASH_CONFIRM_THRESHOLD = env.int("DERMCURATE_DHASH_CONFIRM_THRESHOLD", default=12)
+# Near duplicates: pairs whose pHashes lie within this many bits are checked too (besides the
+# fingerprint candidates); every pair is verified on fingerprints. See curation/dedup.py, bench/RESULTS.md.
+DERMCURATE_NEAR_DUPLICATE_THRESHOLD = env.int("DERMCURATE_NEAR_DUPLICATE_THRESHOLD", default=6)
 # Rows committed together by an import (also how much a killed import redoes).
 DERMCURATE_IMPORT_CHUNK_SIZE = env.int("DERMCURATE_IMPORT_CHUNK_SIZE", default=200)
+# Files per import chunk: the unit of work that several workers (on several machines) share.
+DERMCURATE_IMPORT_FILES_PER_CHUNK = env.int("DERMCURATE_IMPORT_FILES_PER_CHUNK", default=500)
+# Images whose shorter side is under this many pixels are rejected ("too small").
+DERMCURATE_MIN_IMAGE_SIDE = env.int("DERMCURATE_MIN_IMAGE_SIDE", default=64)
 DERMCURATE_IMPORT_WORKERS = env.int("DERMCURATE_IMPORT_WORKERS", default=0)  # 0: one per core
 DERMCURATE_ZIP_MAX_BYTES = env.int("DERMCURATE_ZIP_MAX_BYTES", default=20 * 1024**3)
 DERMCURATE_ZIP_MAX_RATIO = env.int("DERMCURATE_ZIP_MAX_RATIO", default=100)

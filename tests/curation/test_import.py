@@ -97,12 +97,12 @@ def test_served_derivatives_are_upright_rgb_and_carry_no_exif_or_gps(tmp_path, c
         served = PILImage.open(io.BytesIO(b"".join(response.streaming_content)))
 
         assert served.mode == "RGB"
-        assert served.height > served.width, "orientation 6 turns the 80×40 landscape upright"
+        assert served.height > served.width, "orientation 6 turns the 160×80 landscape upright"
         assert not served.getexif(), "no EXIF at all, so no GPS"
         assert "exif" not in served.info and "icc_profile" not in served.info
         top = served.getpixel((served.width // 2, 2))
         assert top[0] > 200 and top[2] < 60, "orientation 6: the red left half ends up on top"
-    assert (rotated.width, rotated.height) == (40, 80)
+    assert (rotated.width, rotated.height) == (80, 160)
     # The original is kept untouched, with its metadata, and never served.
     with rotated.original.open("rb") as original:
         assert PILImage.open(original).getexif().get_ifd(0x8825)
