@@ -133,6 +133,7 @@ def process_image_file(
     thumbnail_max_side: int = 256,
     jpeg_quality: int = 90,
     min_side: int = 0,
+    reject_blank: bool = False,
 ) -> ProcessedImage | AlreadyPresent:
     """Read and process one file; a file whose sha256 is already known is not decoded at all."""
     try:
@@ -151,6 +152,7 @@ def process_image_file(
         thumbnail_max_side=thumbnail_max_side,
         jpeg_quality=jpeg_quality,
         min_side=min_side,
+        reject_blank=reject_blank,
     )
 
 
@@ -162,6 +164,7 @@ def process_image_bytes(
     thumbnail_max_side: int = 256,
     jpeg_quality: int = 90,
     min_side: int = 0,
+    reject_blank: bool = False,
 ) -> ProcessedImage:
     """Validate and process an image held in memory; raises ``ImageRejected``."""
     return _process(
@@ -172,6 +175,7 @@ def process_image_bytes(
         thumbnail_max_side=thumbnail_max_side,
         jpeg_quality=jpeg_quality,
         min_side=min_side,
+        reject_blank=reject_blank,
     )
 
 
@@ -184,6 +188,7 @@ def _process(
     thumbnail_max_side: int,
     jpeg_quality: int,
     min_side: int = 0,
+    reject_blank: bool = False,
 ) -> ProcessedImage:
     if not data:
         raise ImageRejected("empty file (0 bytes)")
@@ -210,7 +215,7 @@ def _process(
     gray = upright.convert("L")
     fingerprint = image_fingerprint(gray)
     spread = float(np.frombuffer(fingerprint, dtype=np.uint8).std())
-    if spread < BLANK_MAX_STD:
+    if reject_blank and spread < BLANK_MAX_STD:
         raise ImageRejected(
             f"blank: almost no variation in the picture (a standard deviation of {spread:.1f} grey levels, "
             f"below {BLANK_MAX_STD:g})"

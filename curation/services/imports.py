@@ -623,6 +623,7 @@ def _decode_options() -> dict:
         "sanitized_max_side": settings.DERMCURATE_SANITIZED_MAX_SIDE,
         "thumbnail_max_side": settings.DERMCURATE_THUMBNAIL_MAX_SIDE,
         "min_side": settings.DERMCURATE_MIN_IMAGE_SIDE,
+        "reject_blank": True,
     }
 
 
