@@ -494,6 +494,7 @@ CANDIDATE_MIN_SIMILARITY = 0.45
 VERIFIED_MIN_SIMILARITY = 0.45
 _SCALES = (0.92, 1.0, 1 / 0.92)  # a recrop of up to ~10 % of a side, either way
 _MAX_SHIFT = 10
+_ALIGNMENTS_SCORED = 2  # of the 9 scale combinations, those with the highest correlation peaks
 _BLOCKS = 4
 _MIN_VALID_BLOCKS = 0.4
 
@@ -641,30 +642,35 @@ def fingerprint_similarities(band_a: np.ndarray, band_b: np.ndarray) -> np.ndarr
 
     A score of VERIFIED_MIN_SIMILARITY or more is a near copy. Each `band_b` is rescaled along each
     axis by each of _SCALES about the centre, each rescaled copy is aligned to its `band_a` by phase
-    correlation (a shift of up to _MAX_SHIFT pixels), and the best alignment's median block
-    correlation is the score.
+    correlation (a shift of up to _MAX_SHIFT pixels), and the median block correlation of the
+    _ALIGNMENTS_SCORED alignments with the highest correlation peaks is the score (the best of them).
     """
-    _, masks = _resamplings()
-    pairs, scales, side = len(band_a), len(masks), FINGERPRINT_SIDE
-    scaled = _rescaled(band_b)  # (M, K, 64, 64)
     from scipy import fft
 
+    _, masks = _resamplings()
+    pairs, side = len(band_a), FINGERPRINT_SIDE
+    scaled = _rescaled(band_b)  # (M, K, 64, 64)
     spectrum = fft.rfft2(band_a)[:, None] * np.conj(fft.rfft2(scaled))
     spectrum /= np.abs(spectrum) + 1e-9
-    peaks = fft.irfft2(spectrum, s=(side, side)).reshape(pairs, scales, -1).argmax(axis=2).ravel()
-    shift_y, shift_x = np.divmod(peaks, side)
+    surface = fft.irfft2(spectrum, s=(side, side)).reshape(pairs, len(masks), -1)
+    peak_at = surface.argmax(axis=2)
+    height = np.take_along_axis(surface, peak_at[..., None], axis=2)[..., 0]
+    best = np.argsort(-height, axis=1)[:, :_ALIGNMENTS_SCORED]  # (M, A) scale combos worth scoring
+    scales = best.shape[1]
+    chosen = (np.arange(pairs)[:, None] * len(masks) + best).ravel()
+    shift_y, shift_x = np.divmod(np.take_along_axis(peak_at, best, axis=1).ravel(), side)
     shift_y = np.where(shift_y > side // 2, shift_y - side, shift_y)
     shift_x = np.where(shift_x > side // 2, shift_x - side, shift_x)
     # Shift each rescaled copy by its peak; what would come from outside the picture is not valid.
-    source_y = np.arange(side)[None, :] - shift_y[:, None]  # (M*K, 64)
+    source_y = np.arange(side)[None, :] - shift_y[:, None]  # (M*A, 64)
     source_x = np.arange(side)[None, :] - shift_x[:, None]
     inside = ((source_y >= 0) & (source_y < side))[:, :, None] & ((source_x >= 0) & (source_x < side))[:, None, :]
     source_y, source_x = np.clip(source_y, 0, side - 1), np.clip(source_x, 0, side - 1)
-    item = np.arange(pairs * scales)[:, None, None]
-    flat_scaled = scaled.reshape(pairs * scales, side, side)
+    item = chosen[:, None, None]
+    flat_scaled = scaled.reshape(-1, side, side)
     aligned = flat_scaled[item, source_y[:, :, None], source_x[:, None, :]]
-    flat_masks = np.broadcast_to(masks[None], (pairs, scales, side, side)).reshape(pairs * scales, side, side)
-    valid = inside & flat_masks[item, source_y[:, :, None], source_x[:, None, :]]
+    combo = best.ravel()[:, None, None]
+    valid = inside & masks[combo, source_y[:, :, None], source_x[:, None, :]]
     valid &= ((np.abs(shift_y) <= _MAX_SHIFT) & (np.abs(shift_x) <= _MAX_SHIFT))[:, None, None]
     aligned = np.where(valid, aligned, 0)
     repeated_a = np.repeat(band_a, scales, axis=0)
@@ -672,8 +678,8 @@ def fingerprint_similarities(band_a: np.ndarray, band_b: np.ndarray) -> np.ndarr
     return scores.max(axis=1)
 
 
-def pair_similarities(fingerprints: np.ndarray, pairs: np.ndarray, *, batch: int = 64) -> np.ndarray:
-    """The similarity of each index pair's fingerprints, each rescaled against the other (the higher counts)."""
+def pair_similarities(fingerprints: np.ndarray, pairs: np.ndarray, *, batch: int = 32) -> np.ndarray:
+    """The similarity of each index pair's fingerprints (fingerprint_similarities), in batches."""
     fingerprints = as_fingerprints(fingerprints)
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     scores = np.empty(len(pairs))
@@ -682,11 +688,8 @@ def pair_similarities(fingerprints: np.ndarray, pairs: np.ndarray, *, batch: int
         first = _band_pass(fingerprints[chunk[:, 0]])
         second = _band_pass(fingerprints[chunk[:, 1]])
         # Scaled one way only, a copy cropped from the other would be missed: so both ways.
-        forward = fingerprint_similarities(first, second)
-        again = forward < VERIFIED_MIN_SIMILARITY
-        if again.any():
-            forward[again] = np.maximum(forward[again], fingerprint_similarities(second[again], first[again]))
-        scores[start : start + len(chunk)] = forward
+        # The scales go both ways (0.92 and 1 / 0.92), so one direction covers a crop of either.
+        scores[start : start + len(chunk)] = fingerprint_similarities(first, second)
     return scores
 
 

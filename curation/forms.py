@@ -4,7 +4,7 @@ from django import forms
 
 from core.forms import IdChoiceField
 from core.limits import field_limits
-from curation.models import Image, LabelClass, Snapshot, Source
+from curation.models import Image, ImportBatch, LabelClass, Snapshot, Source, UnmappedPolicy
 
 
 def _class_choices() -> list[tuple[str, str]]:
@@ -79,3 +79,62 @@ class SnapshotCreateForm(forms.Form):
             "classes": data["classes"] or None,
             "cap_per_class": data["cap_per_class"],
         }
+
+
+class ImportUploadForm(forms.Form):
+    """The upload page: a zip of class folders, with the same mapping and metadata files as the command line."""
+
+    zip = forms.FileField(label="Zip file", help_text="class folders at any depth (the Kaggle layout)")
+    source = forms.CharField(
+        label="Source name",
+        **field_limits(Source, "name"),
+        error_messages={
+            "max_length": "The source name can be at most %(limit_value)d characters (it has %(show_value)d)."
+        },
+    )
+    trusted = forms.BooleanField(required=False, label="Trusted source: its folder labels count as one agreeing reader")
+    map_file = forms.FileField(
+        required=False,
+        label="Mapping file (CSV)",
+        help_text="columns folder,code; code is a class code, an index or skip",
+    )
+    unmapped = forms.ChoiceField(
+        choices=UnmappedPolicy.choices, initial=UnmappedPolicy.FAIL, label="Folders that match no class"
+    )
+    metadata = forms.FileField(
+        required=False,
+        label="Metadata file (CSV)",
+        help_text="joined on image_id or filename; HAM10000 columns as they are",
+    )
+    label_column = forms.CharField(
+        required=False,
+        **field_limits(ImportBatch, "label_column"),
+        label="Label column",
+        help_text="take the source label from this metadata column (e.g. dx) instead of the folder",
+    )
+
+    def clean_source(self) -> str:
+        return self.cleaned_data["source"].strip()
+
+
+class MetadataFilterForm(forms.Form):
+    """Filters of the images page on what metadata files said."""
+
+    modality = forms.ChoiceField(
+        required=False, choices=[("", "any"), ("clinical", "clinical"), ("dermoscopic", "dermoscopic")]
+    )
+    sex = forms.CharField(required=False, max_length=20)
+    body_site = forms.CharField(required=False, max_length=100)
+    fitzpatrick = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, choices=[("", "any")] + [(str(n), str(n)) for n in range(1, 7)]
+    )
+    lesion_id = forms.CharField(required=False, max_length=200)
+    patient_id = forms.CharField(required=False, max_length=200)
+
+
+class ResolveConflictsForm(forms.Form):
+    prefer = forms.CharField(
+        label="Prefer",
+        max_length=1000,
+        help_text="a folder name or a source name whose label wins, or skip to exclude the images",
+    )

@@ -12,7 +12,9 @@ urlpatterns = [
     path("curation/imports/<int:batch_id>/retry/", views.import_batch_retry, name="import-batch-retry"),
     path("curation/imports/<int:batch_id>/cancel/", views.import_batch_cancel, name="import-batch-cancel"),
     path("curation/imports/<int:batch_id>/status.json", views.import_batch_status, name="import-batch-status"),
+    path("curation/conflicts/resolve/", views.conflicts_resolve_page, name="conflicts-resolve"),
     path("curation/duplicates/", views.duplicates, name="duplicates"),
+    path("curation/duplicates/<int:group_id>/", views.duplicate_compare, name="duplicate-compare"),
     path(
         "curation/duplicates/<int:group_id>/not-duplicates/",
         views.duplicate_not_duplicates,

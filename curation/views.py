@@ -11,11 +11,20 @@ from accounts.permissions import role_required
 from accounts.redirects import safe_next
 from accounts.roles import IMAGE_VIEWER_ROLES, Role
 from accounts.selectors import user_has_role
-from core.forms import refuse
+from core.forms import REFUSED, refuse
 from core.services.jobs import job_cancel, job_retry
-from curation.forms import DuplicateListForm, ImageFilterForm, KeepOneForm, NotDuplicatesForm, SnapshotCreateForm
-from curation.models import DuplicateGroup, Image, ImportBatch, LabelClass, Snapshot, Source
-from curation.selectors.duplicates import duplicate_group_list
+from curation.forms import (
+    DuplicateListForm,
+    ImageFilterForm,
+    ImportUploadForm,
+    KeepOneForm,
+    MetadataFilterForm,
+    NotDuplicatesForm,
+    ResolveConflictsForm,
+    SnapshotCreateForm,
+)
+from curation.models import DuplicateGroup, Image, ImportBatch, LabelClass, RejectedFile, Snapshot, Source
+from curation.selectors.duplicates import duplicate_group_compare, duplicate_group_list, duplicate_group_next_open
 from curation.selectors.images import (
     image_counts_per_class,
     image_counts_per_status,
@@ -23,6 +32,7 @@ from curation.selectors.images import (
     import_batch_list,
 )
 from curation.selectors.snapshots import snapshot_diff, snapshot_leakage_now, snapshot_list, snapshot_stale_items
+from curation.services.conflicts import conflicts_open, conflicts_resolve
 from curation.services.duplicates import duplicate_group_keep_one, duplicate_group_mark_not_duplicates
 from curation.services.imports import import_batch_request
 from curation.services.snapshots import snapshot_create
@@ -64,14 +74,18 @@ def image_file(request, image_id: int, kind: str):
     return response
 
 
-@role_required(Role.CURATOR)
-@require_GET
-def images(request):
-    form = ImageFilterForm(request.GET)
-    status = 200 if form.is_valid() else refuse(request, form)
+def _render_images(request, query: QueryDict, *, status: int = 200):
+    form = ImageFilterForm(query)
+    metadata_form = MetadataFilterForm(query)
+    if not form.is_valid():
+        status = refuse(request, form)
+    if not metadata_form.is_valid():
+        status = refuse(request, metadata_form)
     filters = form.filters()
-    page = Paginator(image_list(**filters), 60).get_page(request.GET.get("page"))
-    query = request.GET.copy()
+    metadata_filters = metadata_form.cleaned_data if metadata_form.is_valid() else {}
+    filters["metadata"] = {key: value for key, value in metadata_filters.items() if value not in (None, "")}
+    page = Paginator(image_list(**filters), 60).get_page(query.get("page"))
+    query = query.copy()
     query.pop("page", None)
     return render(
         request,
@@ -86,31 +100,68 @@ def images(request):
             "counts": image_counts_per_class(),
             "status_counts": image_counts_per_status(),
             "batches": import_batch_list()[:10],
+            "metadata_form": metadata_form,
+            "open_conflicts": conflicts_open().count(),
+            "resolve_form": ResolveConflictsForm(),
         },
         status=status,
     )
 
 
 @role_required(Role.CURATOR)
+@require_GET
+def images(request):
+    return _render_images(request, request.GET)
+
+
+@role_required(Role.CURATOR)
+@require_POST
+def conflicts_resolve_page(request):
+    """Resolve every open conflict by one rule; a refused rule shows the conflicts again (400)."""
+    form = ResolveConflictsForm(request.POST)
+    conflicts_page = QueryDict("conflicts=1")
+    if not form.is_valid():
+        return _render_images(request, conflicts_page, status=refuse(request, form))
+    try:
+        result = conflicts_resolve(prefer=form.cleaned_data["prefer"], actor=request.user)
+    except ValidationError as error:
+        return _render_images(request, conflicts_page, status=refuse(request, error))
+    messages.success(
+        request,
+        f"Conflicts: {len(result.labeled)} labeled from {result.prefer!r}, {len(result.excluded)} excluded, "
+        f"{len(result.left_open)} left open.",
+    )
+    return redirect(f"{reverse('curation:images')}?conflicts=1")
+
+
+@role_required(Role.CURATOR)
 @require_http_methods(["GET", "POST"])
 def import_new(request):
+    form = ImportUploadForm(request.POST or None, request.FILES or None)
+    status = 200
     if request.method == "POST":
-        upload = request.FILES.get("zip")
-        try:
-            if upload is None:
-                raise ValidationError("Choose a zip file to upload.")
-            batch = import_batch_request(
-                upload=upload,
-                source_name=request.POST.get("source", ""),
-                trusted=request.POST.get("trusted") == "on",
-                created_by=request.user,
-            )
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-        else:
-            messages.success(request, f"Import #{batch.pk} is queued.")
-            return redirect("curation:import-batch", batch_id=batch.pk)
-    return render(request, "curation/import_new.html", {"sources": Source.objects.order_by("name")})
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                batch = import_batch_request(
+                    upload=data["zip"],
+                    source_name=data["source"],
+                    trusted=data["trusted"],
+                    map_file=data["map_file"],
+                    metadata_file=data["metadata"],
+                    unmapped=data["unmapped"],
+                    label_column=data["label_column"],
+                    created_by=request.user,
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(request, f"Import #{batch.pk} is queued.")
+                return redirect("curation:import-batch", batch_id=batch.pk)
+        status = REFUSED
+    return render(
+        request, "curation/import_new.html", {"form": form, "sources": Source.objects.order_by("name")}, status=status
+    )
 
 
 def _render_import_batch(request, batch_id: int, *, status: int = 200):
@@ -120,7 +171,9 @@ def _render_import_batch(request, batch_id: int, *, status: int = 200):
         "curation/import_batch.html",
         {
             "batch": batch,
-            "rejected": batch.rejected_files.all()[:1000],
+            "rejected": batch.rejected_files.filter(kind=RejectedFile.Kind.REJECTED)[:1000],
+            "skipped": batch.rejected_files.filter(kind=RejectedFile.Kind.SKIPPED)[:1000],
+            "report": batch.report,
         },
         status=status,
     )
@@ -194,6 +247,18 @@ def _duplicates_return(request) -> tuple[str, QueryDict]:
 @require_GET
 def duplicates(request):
     return _render_duplicates(request, request.GET)
+
+
+@role_required(Role.CURATOR)
+@require_GET
+def duplicate_compare(request, group_id: int):
+    """One group large, side by side, with every pair's distances; keys decide it (static/js/compare.js)."""
+    group = get_object_or_404(duplicate_group_list(), pk=group_id)
+    following = duplicate_group_next_open(after=group.pk)
+    next_url = (
+        reverse("curation:duplicate-compare", args=[following.pk]) if following else reverse("curation:duplicates")
+    )
+    return render(request, "curation/duplicate_compare.html", {**duplicate_group_compare(group), "next_url": next_url})
 
 
 @role_required(Role.CURATOR)

@@ -2,11 +2,27 @@ from django.db.models import Count, Prefetch, QuerySet
 
 from curation.models import Image, ImageSource, ImportBatch, LabelClass
 
+# What readers may see of an image's metadata, beside the image: clinical context only. Never the
+# source's label (dx, the label column) nor anything else the file carried.
+CLINICAL_CONTEXT_FIELDS = ("age", "sex", "body_site", "fitzpatrick", "modality")
+
+
+def image_clinical_context(image: Image) -> dict:
+    return {key: image.metadata[key] for key in CLINICAL_CONTEXT_FIELDS if key in (image.metadata or {})}
+
 
 def image_list(
-    *, label: str | None = None, status: str | None = None, source: str | None = None, conflicts: bool | None = None
+    *,
+    label: str | None = None,
+    status: str | None = None,
+    source: str | None = None,
+    conflicts: bool | None = None,
+    metadata: dict | None = None,
 ) -> QuerySet[Image]:
-    """Images with what the curator pages and the API show, in a constant number of queries."""
+    """Images with what the curator pages and the API show, in a constant number of queries.
+
+    `metadata` filters on metadata values, e.g. {"modality": "dermoscopic", "fitzpatrick": 5}.
+    """
     images = Image.objects.select_related("label", "source_label").prefetch_related(
         Prefetch("provenance", queryset=ImageSource.objects.select_related("source", "source_label").order_by("pk"))
     )
@@ -18,6 +34,8 @@ def image_list(
         images = images.filter(provenance__source__name=source).distinct()
     if conflicts is not None:
         images = images.filter(conflicting_source_labels=conflicts)
+    for key, value in (metadata or {}).items():
+        images = images.filter(**{f"metadata__{key}": value})
     return images.order_by("pk")
 
 

@@ -15,7 +15,7 @@ from PIL import Image as PILImage
 
 from core.services.jobs import jobs_fail_stale
 from curation.demo_images import KAGGLE_FOLDERS, write_demo_dataset
-from curation.models import Image, ImageSource, ImportBatch, RejectedFile
+from curation.models import Image, ImageSource, ImportBatch, ImportChunk, RejectedFile
 from curation.services import storage
 from curation.services.imports import import_images
 from tests.conftest import REPO_ROOT, subprocess_env
@@ -306,7 +306,9 @@ def test_a_killed_import_leaves_nothing_half_written_and_can_be_rerun_to_complet
     assert 0 < Image.objects.count() < 120, "killed in the middle"
     assert stored_files() >= expected_files(), "every row has its files"
     settings.DERMCURATE_JOB_STALE_SECONDS = 0
-    assert [job.job_label for job in jobs_fail_stale()] == [f"import:{ImportBatch.objects.get().pk}"]
+    batch = ImportBatch.objects.get()
+    chunk = ImportChunk.objects.get(batch=batch, status="running")
+    assert sorted(job.job_label for job in jobs_fail_stale()) == [f"import:{batch.pk}", f"import_chunk:{chunk.pk}"]
 
     rerun = subprocess.run([*command, "--json"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
 
