@@ -99,7 +99,7 @@ class ImportUploadForm(forms.Form):
         help_text="columns folder,code; code is a class code, an index or skip",
     )
     unmapped = forms.ChoiceField(
-        choices=UnmappedPolicy.choices, initial=UnmappedPolicy.FAIL, label="Folders that match no class"
+        required=False, choices=UnmappedPolicy.choices, initial=UnmappedPolicy.FAIL, label="Folders that match no class"
     )
     metadata = forms.FileField(
         required=False,
@@ -115,6 +115,9 @@ class ImportUploadForm(forms.Form):
 
     def clean_source(self) -> str:
         return self.cleaned_data["source"].strip()
+
+    def clean_unmapped(self) -> str:
+        return self.cleaned_data["unmapped"] or UnmappedPolicy.FAIL
 
 
 class MetadataFilterForm(forms.Form):

@@ -12,6 +12,8 @@ from curation.api.classes import ClassCodeField
 from curation.models import Image, Source
 from curation.selectors.images import image_list
 
+METADATA_FILTERS = ("modality", "sex", "body_site", "fitzpatrick", "lesion_id", "patient_id")
+
 
 class ImageOutputSerializer(serializers.Serializer):
     """An image as curators and scripts see it (it carries source labels: never for readers)."""
@@ -31,6 +33,9 @@ class ImageOutputSerializer(serializers.Serializer):
     source_paths = serializers.SerializerMethodField()
     provenance = serializers.SerializerMethodField()
     duplicate_group = serializers.IntegerField(source="duplicate_group_id", allow_null=True)
+    metadata = serializers.JSONField(
+        help_text="age, sex, body_site, fitzpatrick, modality, lesion_id, patient_id, and the file's other columns"
+    )
     image_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
@@ -68,15 +73,23 @@ class ImageListApi(APIView):
         status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
         source = serializers.CharField(required=False, **field_limits(Source, "name"))
         conflicts = serializers.BooleanField(required=False, allow_null=True, default=None)
+        modality = serializers.ChoiceField(choices=["clinical", "dermoscopic"], required=False)
+        sex = serializers.CharField(required=False, max_length=20)
+        body_site = serializers.CharField(required=False, max_length=100)
+        fitzpatrick = serializers.IntegerField(required=False, min_value=1, max_value=6)
+        lesion_id = serializers.CharField(required=False, max_length=200)
+        patient_id = serializers.CharField(required=False, max_length=200)
 
     @extend_schema(parameters=[FilterSerializer], responses=ImageOutputSerializer(many=True))
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
+        values = dict(filters.validated_data)
+        metadata = {key: values.pop(key) for key in METADATA_FILTERS if key in values}
         return paginated_response(
             request=request,
             view=self,
-            queryset=image_list(**filters.validated_data),
+            queryset=image_list(**values, metadata=metadata),
             serializer_class=ImageOutputSerializer,
         )
 

@@ -9,7 +9,7 @@ from accounts.permissions import IsCurator
 from core.limits import field_limits
 from core.pagination import Pagination, paginated_response
 from core.services.jobs import job_retry
-from curation.models import Source
+from curation.models import ImportBatch, Source, UnmappedPolicy
 from curation.selectors.images import import_batch_list
 from curation.services.imports import import_batch_request
 
@@ -25,6 +25,9 @@ class ImportBatchOutputSerializer(serializers.Serializer):
     duplicates_exact = serializers.IntegerField(help_text="files in this batch with the same bytes as another")
     rejected = serializers.IntegerField(source="rejected_count")
     progress = serializers.JSONField(help_text="done, total (files) and fraction")
+    unmapped = serializers.CharField(help_text="fail | skip: what happens to folders that match no class")
+    label_column = serializers.CharField()
+    report = serializers.JSONField(help_text="the plan: folders and their classes, skipped files, metadata joins")
     error = serializers.CharField()
     attempts = serializers.IntegerField()
     seconds = serializers.FloatField(allow_null=True)
@@ -45,6 +48,21 @@ class ImportBatchListCreateApi(APIView):
         file = serializers.FileField(help_text="a zip of class folders (the Kaggle layout, at any depth)")
         source = serializers.CharField(**field_limits(Source, "name"))
         trusted = serializers.BooleanField(required=False, default=False)
+        map_file = serializers.FileField(
+            required=False, help_text="CSV with columns folder,code (code: a class code, an index or skip)"
+        )
+        unmapped = serializers.ChoiceField(choices=UnmappedPolicy.choices, required=False, default=UnmappedPolicy.FAIL)
+        metadata = serializers.FileField(
+            required=False,
+            help_text="metadata CSV joined on image_id or filename (HAM10000 / ISIC columns as they are)",
+        )
+        label_column = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            default="",
+            max_length=ImportBatch._meta.get_field("label_column").max_length,
+            help_text="metadata column that gives the source label (e.g. dx)",
+        )
 
     @extend_schema(responses=ImportBatchOutputSerializer(many=True))
     def get(self, request):
@@ -60,6 +78,10 @@ class ImportBatchListCreateApi(APIView):
             upload=data.validated_data["file"],
             source_name=data.validated_data["source"],
             trusted=data.validated_data["trusted"],
+            map_file=data.validated_data.get("map_file"),
+            metadata_file=data.validated_data.get("metadata"),
+            unmapped=data.validated_data["unmapped"],
+            label_column=data.validated_data["label_column"],
             created_by=request.user,
         )
         batch = import_batch_list().get(pk=batch.pk)

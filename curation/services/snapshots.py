@@ -1,7 +1,8 @@
 """Freeze the curated state into an immutable snapshot with leakage-free, stable splits.
 
 Split assignment, in this order of priority:
-1. group-aware: a duplicate group is one unit and lies wholly in one split;
+1. group-aware: a duplicate group, a lesion (images sharing a metadata `lesion_id`) and a patient
+   (`patient_id`) are one unit, joined where they overlap, and lie wholly in one split;
 2. stable: an image keeps the split it had in earlier snapshots (only images new
    to the lineage are assigned), so a test image never becomes a training image;
 3. stratified per class to the ratios, deterministic for a given seed.
@@ -15,11 +16,11 @@ from functools import cached_property
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 
 from core.limits import field_limits
-from curation.models import Image, LabelClass, Snapshot, SnapshotItem, Split
+from curation.models import Image, ImageSource, LabelClass, Snapshot, SnapshotItem, Split
 
 SPLITS = (Split.TRAIN, Split.VAL, Split.TEST)
 # When a group's members come from different earlier splits, the group goes to the
@@ -30,7 +31,8 @@ INSERT_BATCH = 5000
 
 @dataclass
 class _Unit:
-    """One duplicate group (or one lone image): it moves between splits as a whole."""
+    """Images joined by duplicate groups, lesions and patients (or one lone image): they move between
+    splits as a whole."""
 
     key: str
     images: list[tuple[int, str, int]] = field(default_factory=list)  # (image id, sha256, label id)
@@ -85,12 +87,30 @@ def _previous_splits() -> dict[int, str]:
     return previous
 
 
+def _group_keys(row: tuple) -> list[str]:
+    """What ties an image to others for the split: its duplicate group, lesion and patient.
+
+    Lesion and patient ids are scoped by the source the image first came from: two clinics may both
+    have a patient "17".
+    """
+    _, _, _, group_id, metadata, source_id = row
+    keys = [f"group:{group_id}"] if group_id is not None else []
+    for field_name in ("lesion_id", "patient_id"):
+        value = (metadata or {}).get(field_name)
+        if value not in (None, ""):
+            keys.append(f"{field_name}:{source_id}:{value}")
+    return keys
+
+
 def _select_images(*, classes: list[str] | None, cap_per_class: int | None, seed: int) -> list[tuple]:
-    """(id, sha256, label id, duplicate group id) of the labeled images that go in."""
-    images = Image.objects.labeled()
+    """(id, sha256, label id, duplicate group id, metadata, first source id) of the labeled images that go in."""
+    first_source = ImageSource.objects.filter(image=OuterRef("pk")).order_by("pk").values("source_id")[:1]
+    images = Image.objects.labeled().annotate(first_source=Subquery(first_source))
     if classes:
         images = images.filter(label__code__in=classes)
-    rows = list(images.order_by("pk").values_list("pk", "sha256", "label_id", "duplicate_group_id"))
+    rows = list(
+        images.order_by("pk").values_list("pk", "sha256", "label_id", "duplicate_group_id", "metadata", "first_source")
+    )
     if cap_per_class is None:
         return rows
     # Down-sample a dominant class: images already in the lineage first (they keep
@@ -107,10 +127,26 @@ def _select_images(*, classes: list[str] | None, cap_per_class: int | None, seed
 
 
 def _units(rows: list[tuple]) -> list[_Unit]:
+    """Union-find over the images and their group keys: images that share any key are one unit."""
+    parent: dict[str, str] = {}
+
+    def find(key: str) -> str:
+        parent.setdefault(key, key)
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    for row in rows:
+        image_key = f"image:{row[1]}"
+        for key in _group_keys(row):
+            root_a, root_b = find(image_key), find(key)
+            if root_a != root_b:
+                parent[max(root_a, root_b)] = min(root_a, root_b)
     units: dict[str, _Unit] = {}
-    for image_id, sha256, label_id, group_id in rows:
-        key = f"group:{group_id}" if group_id is not None else f"image:{sha256}"
-        units.setdefault(key, _Unit(key=key)).images.append((image_id, sha256, label_id))
+    for image_id, sha256, label_id, *_ in rows:
+        root = find(f"image:{sha256}")
+        units.setdefault(root, _Unit(key=root)).images.append((image_id, sha256, label_id))
     return list(units.values())
 
 
@@ -151,16 +187,17 @@ def content_hash(lines: list[tuple[str, str, str]]) -> str:
     return digest.hexdigest()
 
 
-def _leakage(rows: list[tuple], split_of: dict[int, str]) -> int:
-    """Duplicate groups whose members were given more than one split."""
-    splits_of_group: dict[int, set[str]] = defaultdict(set)
-    for image_id, _, _, group_id in rows:
-        if group_id is not None:
-            splits_of_group[group_id].add(split_of[image_id])
-    return sum(len(splits) > 1 for splits in splits_of_group.values())
+def _leakage(rows: list[tuple], split_of: dict[int, str]) -> dict[str, int]:
+    """Duplicate groups, lesions and patients whose images were given more than one split."""
+    splits_of: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        for key in _group_keys(row):
+            splits_of[key].add(split_of[row[0]])
+    crossing = Counter(key.split(":", 1)[0] for key, splits in splits_of.items() if len(splits) > 1)
+    return {"duplicate_groups": crossing["group"], "lesions": crossing["lesion_id"], "patients": crossing["patient_id"]}
 
 
-def _stats(units: list[_Unit], codes: dict[int, str], leakage: int) -> dict:
+def _stats(units: list[_Unit], codes: dict[int, str], leakage: dict[str, int], rows: list[tuple]) -> dict:
     per_class: dict[str, dict[str, int]] = {}
     per_split: Counter = Counter()
     for unit in units:
@@ -172,15 +209,19 @@ def _stats(units: list[_Unit], codes: dict[int, str], leakage: int) -> dict:
     exclusions = dict(
         Image.objects.excluded().values("exclusion_reason").annotate(n=Count("pk")).values_list("exclusion_reason", "n")
     )
-    groups = [unit for unit in units if unit.key.startswith("group:")]
+    in_groups = [row[3] for row in rows if row[3] is not None]
     return {
         "per_class": dict(sorted(per_class.items(), key=lambda kv: list(codes.values()).index(kv[0]))),
         "per_split": {split.value: per_split.get(split, 0) for split in SPLITS},
         "total": sum(per_split.values()),
         "exclusions": dict(sorted(exclusions.items())),
-        "duplicate_groups": len(groups),
-        "images_in_duplicate_groups": sum(len(unit.images) for unit in groups),
-        "leakage": leakage,
+        "duplicate_groups": len(set(in_groups)),
+        "images_in_duplicate_groups": len(in_groups),
+        "lesions": len({key for row in rows for key in _group_keys(row) if key.startswith("lesion_id:")}),
+        "patients": len({key for row in rows for key in _group_keys(row) if key.startswith("patient_id:")}),
+        # Groups of each kind crossing splits; always 0 (the freeze refuses otherwise).
+        "leakage": sum(leakage.values()),
+        "leakage_by_kind": leakage,
     }
 
 
@@ -208,9 +249,9 @@ def snapshot_create(
         _assign_splits(units, ratios=ratios, seed=seed)
         split_of = {image_id: unit.split for unit in units for image_id, _, _ in unit.images}
         leakage = _leakage(rows, split_of)
-        if leakage:
+        if any(leakage.values()):
             # Cannot happen by construction; refuse rather than store a leaking snapshot.
-            raise ValidationError(f"{leakage} duplicate groups would cross splits; nothing was stored.")
+            raise ValidationError(f"Groups would cross splits ({leakage}); nothing was stored.")
         codes = dict(LabelClass.objects.values_list("pk", "code"))
         index_of = dict(LabelClass.objects.values_list("pk", "index"))
         items = sorted(
@@ -221,7 +262,7 @@ def snapshot_create(
             ),
             key=lambda item: (SPLITS.index(item[0]), item[1], item[2]),
         )
-        stats = _stats(units, codes, leakage)
+        stats = _stats(units, codes, leakage, rows)
         snapshot = Snapshot(
             name=name,
             seed=seed,

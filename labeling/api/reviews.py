@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from accounts.permissions import IsAdjudicator, IsReader, has_role
 from accounts.roles import Role
 from core.pagination import Pagination, paginated_response
+from curation.selectors.images import image_clinical_context
 from labeling.models import CannotJudgeReason
 from labeling.selectors.progress import reader_progress
 from labeling.selectors.reviews import review_list_visible_to
@@ -125,6 +126,9 @@ class ReviewQueueNextApi(APIView):
             image_url = serializers.CharField()
             width = serializers.IntegerField()
             height = serializers.IntegerField()
+            clinical_context = serializers.JSONField(
+                help_text="age, sex, body_site, fitzpatrick, modality where known; never a source label"
+            )
             lease_expires_at = serializers.DateTimeField()
 
         class ProgressSerializer(serializers.Serializer):
@@ -147,6 +151,7 @@ class ReviewQueueNextApi(APIView):
                 "image_url": _image_url(request, lease.image_id),
                 "width": lease.image.sanitized_width,
                 "height": lease.image.sanitized_height,
+                "clinical_context": image_clinical_context(lease.image),
                 "lease_expires_at": lease.expires_at,
             }
             for lease in leases

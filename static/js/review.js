@@ -54,6 +54,23 @@
     progress.textContent = `Today ${p.today} · In total ${p.total} · Left for you ${p.left}${p.left_more ? "+" : ""}`;
   }
 
+  /* What the metadata file said about the patient and the photo (never a source label). */
+  const contextNames = {age: "Age", sex: "Sex", body_site: "Body site", fitzpatrick: "Fitzpatrick type", modality: "Modality"};
+  function showClinicalContext(context) {
+    const box = document.getElementById("clinical-context");
+    if (!box) return;
+    box.replaceChildren();
+    for (const [key, label] of Object.entries(contextNames)) {
+      if (context[key] === undefined) continue;
+      const term = document.createElement("dt");
+      term.textContent = label;
+      const value = document.createElement("dd");
+      value.textContent = String(context[key]);
+      box.append(term, value);
+    }
+    box.hidden = box.childElementCount === 0;
+  }
+
   function show() {
     const item = buffer[0];
     viewer.reset();
@@ -72,6 +89,7 @@
     imageElement.src = item.image_url;
     imageElement.dataset.image = item.image;
     root.dataset.current = item.image;
+    showClinicalContext(item.clinical_context || {});
     shownAt = performance.now();
   }
 

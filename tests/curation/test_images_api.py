@@ -49,8 +49,10 @@ def test_images_list_has_the_fields_scripts_read(api, curator, imported):
         "duplicate_group",
         "image_url",
         "thumbnail_url",
+        "metadata",
     }
-    assert first["status"] == "pending" and first["label"] is None
+    # The same bytes under two classes: a conflict, sent to adjudication.
+    assert first["status"] == "disputed" and first["label"] is None
     assert first["source_label"] == "eczema"
     assert sorted(first["source_paths"]) == [f"{KAGGLE_FOLDERS[1]}/a.jpg", f"{KAGGLE_FOLDERS[2]}/a_again.jpg"]
     assert first["conflicting_source_labels"] is True
@@ -63,7 +65,8 @@ def test_images_list_filters_by_label_status_and_source(api, curator, imported):
     Image.objects.filter(pk=imported[2].pk).update(status="excluded", exclusion_reason="blurry")
 
     assert client.get("/api/v1/images/?status=excluded").json()["count"] == 1
-    assert client.get("/api/v1/images/?status=pending").json()["count"] == 2
+    assert client.get("/api/v1/images/?status=pending").json()["count"] == 1
+    assert client.get("/api/v1/images/?status=disputed").json()["count"] == 1
     assert client.get("/api/v1/images/?source=kaggle").json()["count"] == 3
     assert client.get("/api/v1/images/?source=other").json()["count"] == 0
     assert client.get("/api/v1/images/?label=eczema").json()["count"] == 0  # nothing labeled yet
@@ -156,9 +159,11 @@ def test_batch_page_lists_rejected_files_with_reasons(client, curator, tmp_path)
 def test_upload_page_refuses_a_file_that_is_not_a_zip(client, curator):
     client.force_login(curator)
 
-    response = client.post("/curation/imports/new/", {"source": "clinic", "zip": io.BytesIO(b"not a zip")}, follow=True)
+    upload = io.BytesIO(b"not a zip")
+    upload.name = "notes.zip"
+    response = client.post("/curation/imports/new/", {"source": "clinic", "zip": upload})
 
-    assert "is not a zip file" in response.content.decode()
+    assert response.status_code == 400 and "notes.zip is not a zip file" in response.content.decode()
     assert ImportBatch.objects.count() == 0
 
 
