@@ -492,9 +492,9 @@ CANDIDATE_MIN_SIMILARITY = 0.45
 # and compared in 4 × 4 blocks; the score is the median of the blocks' correlations, so a logo or
 # caption in a few blocks neither makes nor breaks a match.
 VERIFIED_MIN_SIMILARITY = 0.45
-_SCALES = (0.92, 1.0, 1 / 0.92)  # a recrop of up to ~10 % of a side, either way
+_SCALES = (0.92, 0.96, 1.0, 1 / 0.96, 1 / 0.92)  # a recrop of up to ~10 % of a side, either way
 _MAX_SHIFT = 10
-_ALIGNMENTS_SCORED = 2  # of the 9 scale combinations, those with the highest correlation peaks
+_ALIGNMENTS_SCORED = 2  # of the 25 scale combinations, those with the highest correlation peaks
 _BLOCKS = 4
 _MIN_VALID_BLOCKS = 0.4
 

@@ -5,12 +5,14 @@ tiny model can learn them and a reader can tell them apart at a glance. They
 are drawings, not medical images.
 """
 
+import io
 import math
 import random
 from collections.abc import Callable
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFilter
+import numpy as np
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 
 # Folder names in the layout of the public Kaggle dataset.
 KAGGLE_FOLDERS = {
@@ -217,3 +219,116 @@ def write_demo_dataset(
             draw_lesion(class_index, seed=seed * 100_000 + number, size=size).save(path, "JPEG", quality=quality)
             paths.append(path)
     return paths
+
+
+# --- Photo-like images of a public atlas: shared corner logo, flat skin, altered copies ------------------
+# What broke naive near-duplicate grouping (issue 10); bench/dedup_realistic.py and the dedup tests use them.
+
+PHOTO_SIZES = ((640, 480), (600, 450), (800, 600), (480, 640), (720, 540), (512, 512))
+PHOTO_SKIN_TONES = ((241, 194, 167), (224, 172, 140), (198, 134, 100), (160, 106, 72), (120, 75, 50), (90, 56, 38))
+PHOTO_LESION_COLOURS = ((92, 52, 34), (60, 38, 30), (150, 70, 60), (190, 90, 90), (215, 140, 130), (120, 95, 110))
+ALTERATIONS = ("reencode", "resize", "recrop", "recolour", "logo_added")
+
+
+def _noise_field(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> np.ndarray:
+    """Smooth noise in [-1, 1]: `cells` random values across the longer side, upsampled bicubically."""
+    height, width = shape
+    small_w = max(2, cells * width // max(width, height))
+    small_h = max(2, cells * height // max(width, height))
+    small = Image.fromarray(rng.integers(0, 256, (small_h, small_w), dtype=np.uint8))
+    return np.asarray(small.resize((width, height), Image.Resampling.BICUBIC), dtype=np.float32) / 127.5 - 1
+
+
+def atlas_photo(seed: int, *, flat: bool) -> Image.Image:
+    """One distinct photo-like image (a lesion on skin, or nearly uniform skin)."""
+    rng = np.random.default_rng(seed)
+    width, height = PHOTO_SIZES[rng.integers(len(PHOTO_SIZES))]
+    tone = np.array(PHOTO_SKIN_TONES[rng.integers(len(PHOTO_SKIN_TONES))], dtype=np.float32) + rng.normal(0, 10, 3)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32) / max(width, height)
+    light = 1 + rng.uniform(-0.2, 0.2) * (x - 0.5) + rng.uniform(-0.2, 0.2) * (y - 0.5)
+    light -= rng.uniform(0.05, 0.3) * ((x - x.mean()) ** 2 + (y - y.mean()) ** 2)
+    mottling = _noise_field(rng, (height, width), int(rng.integers(6, 14))) * rng.uniform(0.02, 0.06)
+    pores = _noise_field(rng, (height, width), int(rng.integers(40, 90))) * rng.uniform(0.01, 0.04)
+    base = tone[None, None, :] * (light + mottling + pores)[..., None]
+    image = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
+    if not flat:
+        draw = ImageDraw.Draw(image)
+        for _ in range(rng.integers(1, 6)):
+            centre = rng.uniform(0.15, 0.85, 2) * (width, height)
+            radius = rng.uniform(0.04, 0.25) * min(width, height)
+            angles = np.sort(rng.uniform(0, 2 * np.pi, rng.integers(8, 20)))
+            radii = radius * rng.uniform(0.6, 1.3, len(angles))
+            polygon = [
+                (centre[0] + r * np.cos(a), centre[1] + r * np.sin(a)) for a, r in zip(angles, radii, strict=True)
+            ]
+            colour = np.clip(
+                np.array(PHOTO_LESION_COLOURS[rng.integers(len(PHOTO_LESION_COLOURS))]) + rng.normal(0, 15, 3), 0, 255
+            )
+            draw.polygon(polygon, fill=tuple(int(c) for c in colour))
+        if rng.random() < 0.4:
+            for _ in range(rng.integers(3, 15)):
+                start = rng.uniform(0, 1, 2) * (width, height)
+                end = start + rng.normal(0, 0.15, 2) * (width, height)
+                draw.line([tuple(start), tuple(end)], fill=(40, 30, 25), width=int(rng.integers(1, 3)))
+    pixels = np.asarray(image, dtype=np.float32) + rng.normal(0, rng.uniform(1.5, 4), (height, width, 1))
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def _logo() -> Image.Image:
+    """The atlas's corner logo: a translucent white plate with a mark and a name, 150 × 40 px."""
+    logo = Image.new("RGBA", (150, 40), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(logo)
+    draw.rounded_rectangle((0, 0, 149, 39), radius=8, fill=(255, 255, 255, 200))
+    draw.ellipse((6, 6, 34, 34), fill=(0, 90, 160, 255))
+    draw.text((42, 8), "DermAtlas", font=ImageFont.load_default(size=20), fill=(0, 60, 120, 255))
+    return logo
+
+
+LOGO = _logo()
+
+
+def with_logo(image: Image.Image) -> Image.Image:
+    marked = image.convert("RGBA")
+    marked.alpha_composite(LOGO, (marked.width - LOGO.width - 8, marked.height - LOGO.height - 8))
+    return marked.convert("RGB")
+
+
+def with_caption(image: Image.Image, text: str) -> Image.Image:
+    captioned = image.copy()
+    bar = max(24, image.height // 12)
+    draw = ImageDraw.Draw(captioned)
+    draw.rectangle((0, image.height - bar, image.width, image.height), fill=(20, 20, 20))
+    draw.text((10, image.height - bar + 4), text, font=ImageFont.load_default(size=bar // 2), fill=(240, 240, 240))
+    return captioned
+
+
+def jpeg(image: Image.Image, quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def altered(image: Image.Image, kinds: list[str], rng: np.random.Generator) -> bytes:
+    quality = 90
+    for kind in kinds:
+        width, height = image.size
+        if kind == "reencode":
+            quality = int(rng.integers(60, 96))
+        elif kind == "resize":
+            scale = rng.choice((rng.uniform(0.5, 0.9), rng.uniform(1.1, 1.5)))
+            image = image.resize((round(width * scale), round(height * scale)), Image.Resampling.BILINEAR)
+        elif kind == "recrop":
+            cut_x, cut_y = (int(rng.uniform(0.02, 0.10) * side) for side in (width, height))
+            left, top = int(rng.integers(0, cut_x + 1)), int(rng.integers(0, cut_y + 1))
+            image = image.crop((left, top, width - (cut_x - left), height - (cut_y - top)))
+        elif kind == "recolour":
+            image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.85, 1.15))
+            image = ImageEnhance.Contrast(image).enhance(rng.uniform(0.85, 1.15))
+            image = ImageEnhance.Color(image).enhance(rng.uniform(0.7, 1.3))
+            if rng.random() < 0.5:
+                hsv = np.asarray(image.convert("HSV")).copy()
+                hsv[..., 0] = (hsv[..., 0].astype(np.int16) + int(rng.integers(-12, 13))) % 256
+                image = Image.fromarray(hsv, "HSV").convert("RGB")
+        elif kind == "logo_added":
+            image = with_logo(image) if rng.random() < 0.7 else with_caption(image, "Shared from the clinic's archive")
+    return jpeg(image, quality)
