@@ -490,14 +490,19 @@ def test_known_sha256_returns_already_present_without_decoding(tmp_path):
         process_image_file(path, known_sha256=frozenset({"0" * 64}))
 
 
+def fingerprint_of(image):
+    return image.convert("L").resize((64, 64), Image.Resampling.BOX)
+
+
 def test_hashes_are_deterministic_signed_64_bit_and_match_imagehash_on_the_served_file():
     data = encode(noise_image((640, 480), seed=7), quality=88)
     first, second = process_image_bytes(data), process_image_bytes(data)
     assert (first.phash, first.dhash, first.sanitized_jpeg) == (second.phash, second.dhash, second.sanitized_jpeg)
     for value in (first.phash, first.dhash):
         assert -(2**63) <= value < 2**63
-    # Served as it came, the stored file decodes to exactly the hashed pixels.
-    stored = served(first.sanitized_jpeg)
+    # Served as it came, the stored file decodes to exactly the hashed pixels (hashed at 64 × 64, area-averaged).
+    stored = fingerprint_of(served(first.sanitized_jpeg))
+    assert stored.tobytes() == first.fingerprint
     assert to_unsigned64(first.phash) == int(str(imagehash.phash(stored)), 16)
     assert to_unsigned64(first.dhash) == int(str(imagehash.dhash(stored)), 16)
 
@@ -505,11 +510,11 @@ def test_hashes_are_deterministic_signed_64_bit_and_match_imagehash_on_the_serve
 def test_hashes_of_a_re_encoded_image_are_of_its_pixels_and_close_to_the_stored_file():
     image = smooth_image((640, 480), seed=3)
     result = process_image_bytes(encode(image, "PNG"))  # within the cap: the sanitized pixels are these
-    gray = image.convert("L")
+    gray = fingerprint_of(image)
     assert to_unsigned64(result.phash) == int(str(imagehash.phash(gray)), 16)
     assert to_unsigned64(result.dhash) == int(str(imagehash.dhash(gray)), 16)
     # The stored copy went through JPEG at quality 90: its hashes may move by a bit or two.
-    stored = served(result.sanitized_jpeg)
+    stored = fingerprint_of(served(result.sanitized_jpeg))
     assert (to_unsigned64(result.phash) ^ int(str(imagehash.phash(stored)), 16)).bit_count() <= 4
     assert (to_unsigned64(result.dhash) ^ int(str(imagehash.dhash(stored)), 16)).bit_count() <= 4
 
