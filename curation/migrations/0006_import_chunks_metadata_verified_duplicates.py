@@ -4,10 +4,12 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+import curation.models
+
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("curation", "0004_import_batch_job"),
+        ("curation", "0005_import_upload_unique_name"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -35,7 +37,9 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="importbatch",
             name="metadata_file",
-            field=models.FileField(blank=True, help_text="metadata CSV", max_length=255, upload_to="uploads/"),
+            field=models.FileField(
+                blank=True, help_text="metadata CSV", max_length=255, upload_to=curation.models.import_upload_name
+            ),
         ),
         migrations.AddField(
             model_name="importbatch",
