@@ -60,7 +60,7 @@ class ImportBatchListCreateApi(APIView):
             required=False,
             allow_blank=True,
             default="",
-            max_length=ImportBatch._meta.get_field("label_column").max_length,
+            **field_limits(ImportBatch, "label_column"),
             help_text="metadata column that gives the source label (e.g. dx)",
         )
 

@@ -326,15 +326,6 @@ def test_zip_expansion_is_counted_over_all_members_against_both_limits(tmp_path,
     assert ImportBatch.objects.count() == 0
 
 
-def test_a_source_name_over_100_characters_is_a_clear_error_on_the_command_line(tmp_path):
-    write_files(tmp_path / "set", {f"{KAGGLE_FOLDERS[1]}/a.jpg": lesion_jpeg(seed=1)})
-
-    message = re.escape("The source name is 101 characters long; at most 100 are allowed.")
-    with pytest.raises(CommandError, match=message):
-        run(tmp_path / "set", "--source", "x" * 101)
-    assert ImportBatch.objects.count() == 0
-
-
 # --- conflicts -----------------------------------------------------------------------------------
 
 
