@@ -167,7 +167,7 @@ def test_a_job_the_broker_never_got_is_sent_by_the_sweep(tmp_path):
 def test_pages_and_api_never_fail_stale_runs_as_a_side_effect(tmp_path, client, api, curator, settings):
     settings.DERMCURATE_JOB_STALE_SECONDS = 1
     snapshot = labeled_demo_snapshot(
-        tmp_path / "set", name="s", per_class=4, size=(64, 48), classes=[1, 2], ratios=[0.5, 0.25, 0.25]
+        tmp_path / "set", name="s", per_class=4, size=(64, 64), classes=[1, 2], ratios=[0.5, 0.25, 0.25]
     )
     run = TrainingRun.objects.create(snapshot=snapshot, preset="tiny", config={}, config_hash="x")
     job_claim(model=TrainingRun, job_id=run.pk)

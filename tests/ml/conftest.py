@@ -10,5 +10,5 @@ QUICK = {"stage1_epochs": 1, "stage2_epochs": 1, "batch_size": 4}
 def trainable_snapshot(tmp_path):
     """A real snapshot of imported, labeled pictures of three classes (files in storage)."""
     return labeled_demo_snapshot(
-        tmp_path / "set", name="train-me", per_class=8, size=(64, 48), classes=[1, 2, 5], ratios=[0.5, 0.25, 0.25]
+        tmp_path / "set", name="train-me", per_class=8, size=(64, 64), classes=[1, 2, 5], ratios=[0.5, 0.25, 0.25]
     )

@@ -21,7 +21,7 @@ def test_a_training_worker_reads_images_from_the_bucket_and_stores_the_model_the
     settings.ML_WORK_DIR = tmp_path / "ml-work"  # the worker's too (subprocess_env)
     # Imported with the command, in this process, into the bucket.
     snapshot = labeled_demo_snapshot(
-        tmp_path / "set", name="bucket", per_class=6, size=(64, 48), classes=[1, 2], ratios=[0.5, 0.25, 0.25]
+        tmp_path / "set", name="bucket", per_class=6, size=(64, 64), classes=[1, 2], ratios=[0.5, 0.25, 0.25]
     )
     image_keys = [key for key in s3_storage.object_keys() if key.startswith("images/")]
     assert len(image_keys) == 12
