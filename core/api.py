@@ -7,18 +7,29 @@ from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
-from rest_framework import exceptions
+from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from core.exceptions import Conflict
+
+
+class ConflictError(exceptions.ValidationError):
+    status_code = status.HTTP_409_CONFLICT
 
 
 def exception_handler(exc, context):
     # Services raise Django's ValidationError / PermissionDenied; the API
-    # answers them as 400 / 403 with the message a person can read.
+    # answers them as 400 / 403 (409 for a Conflict) with the message a person
+    # can read and, where the service gave one, a machine-readable `code` that
+    # front ends test instead of the wording.
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "message_dict"):
             exc = exceptions.ValidationError(exc.message_dict)
         else:
-            exc = exceptions.ValidationError({"detail": exc.messages if len(exc.messages) > 1 else exc.messages[0]})
+            body = {"detail": exc.messages if len(exc.messages) > 1 else exc.messages[0]}
+            if getattr(exc, "code", None):
+                body["code"] = exc.code
+            exc = (ConflictError if isinstance(exc, Conflict) else exceptions.ValidationError)(body)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
     response = drf_exception_handler(exc, context)

@@ -23,7 +23,16 @@ from curation.forms import (
     ResolveConflictsForm,
     SnapshotCreateForm,
 )
-from curation.models import DuplicateGroup, Image, ImportBatch, LabelClass, RejectedFile, Snapshot, Source
+from curation.models import (
+    DuplicateGroup,
+    ExclusionReason,
+    Image,
+    ImportBatch,
+    LabelClass,
+    RejectedFile,
+    Snapshot,
+    Source,
+)
 from curation.selectors.duplicates import duplicate_group_compare, duplicate_group_list, duplicate_group_next_open
 from curation.selectors.images import (
     image_counts_per_class,
@@ -34,6 +43,7 @@ from curation.selectors.images import (
 from curation.selectors.snapshots import snapshot_diff, snapshot_leakage_now, snapshot_list, snapshot_stale_items
 from curation.services.conflicts import conflicts_open, conflicts_resolve
 from curation.services.duplicates import duplicate_group_keep_one, duplicate_group_mark_not_duplicates
+from curation.services.full_resolution import image_full_resolution
 from curation.services.imports import import_batch_request
 from curation.services.snapshots import snapshot_create
 from curation.services.storage import stored_file_open
@@ -44,7 +54,8 @@ IMMUTABLE_CACHE = "private, max-age=31536000, immutable"
 
 @require_GET
 def image_file(request, image_id: int, kind: str):
-    """The sanitized image or its thumbnail, to signed-in users with a role (session or token).
+    """The sanitized image, its thumbnail or its full-resolution copy, to signed-in users with a role
+    (session or token).
 
     Originals are never served: they may carry EXIF and GPS metadata.
     """
@@ -53,7 +64,7 @@ def image_file(request, image_id: int, kind: str):
         return HttpResponse("Sign in to see images.", status=401, content_type="text/plain")
     if not user_has_role(user, *IMAGE_VIEWER_ROLES):
         return HttpResponse("Your account has no role that may see images.", status=403, content_type="text/plain")
-    fields = {"image": "sanitized", "thumbnail": "thumbnail"}
+    fields = {"image": "sanitized", "thumbnail": "thumbnail", "full": "sanitized"}
     if kind not in fields:
         raise Http404("No such image file.")
     image = get_object_or_404(Image.objects.only("sha256", fields[kind]), pk=image_id)
@@ -62,7 +73,10 @@ def image_file(request, image_id: int, kind: str):
         response = HttpResponseNotModified()
     else:
         try:
-            handle, size = stored_file_open(getattr(image, fields[kind]).name)
+            name = getattr(image, fields[kind]).name
+            if kind == "full":
+                name = image_full_resolution(image=Image.objects.get(pk=image_id))
+            handle, size = stored_file_open(name)
         except FileNotFoundError as error:
             raise Http404("The image file is missing from storage.") from error
         response = FileResponse(handle, content_type="image/jpeg")
@@ -337,6 +351,10 @@ def snapshot(request, snapshot_id: int):
         {
             "snapshot": frozen,
             "per_class": per_class,
+            "exclusions": [
+                (ExclusionReason(reason).label if reason in ExclusionReason.values else reason, count)
+                for reason, count in frozen.stats.get("exclusions", {}).items()
+            ],
             "stale": snapshot_stale_items(frozen)[:200],
             "stale_count": snapshot_stale_items(frozen).count(),
             "leakage_now": snapshot_leakage_now(frozen),
@@ -351,12 +369,11 @@ def snapshot(request, snapshot_id: int):
 def snapshot_diff_page(request, snapshot_id: int, other_id: int):
     base = get_object_or_404(Snapshot, pk=snapshot_id)
     other = get_object_or_404(Snapshot, pk=other_id)
-    return render(
-        request,
-        "curation/snapshot_diff.html",
-        {
-            "base": base,
-            "other": other,
-            "diff": snapshot_diff(base, other),
-        },
-    )
+    if (base.created_at, base.pk) > (other.created_at, other.pk):
+        # Differences read forward in time: from the older snapshot to the newer one.
+        return redirect("curation:snapshot-diff", snapshot_id=other.pk, other_id=base.pk)
+    diff = snapshot_diff(base, other)
+    labels = {label.code: label.name for label in LabelClass.objects.all()}
+    for row in diff["relabeled"]:
+        row["from_name"], row["to_name"] = labels.get(row["from"], row["from"]), labels.get(row["to"], row["to"])
+    return render(request, "curation/snapshot_diff.html", {"base": base, "other": other, "diff": diff, "shown": 500})

@@ -2,16 +2,24 @@ from django.urls import path
 
 from labeling.api.reviews import (
     AdjudicationCreateApi,
+    AdjudicationUndoApi,
+    ReferenceImagesApi,
+    ReviewChangeApi,
     ReviewListCreateApi,
     ReviewQueueNextApi,
+    ReviewQueueOpenApi,
     ReviewQueueSkipApi,
     ReviewUndoApi,
 )
 
 urlpatterns = [
     path("reviews/", ReviewListCreateApi.as_view(), name="api-reviews"),
+    path("reviews/change/", ReviewChangeApi.as_view(), name="api-review-change"),
     path("reviews/undo/", ReviewUndoApi.as_view(), name="api-review-undo"),
     path("review-queue/next/", ReviewQueueNextApi.as_view(), name="api-review-queue-next"),
+    path("review-queue/<int:image_id>/open/", ReviewQueueOpenApi.as_view(), name="api-review-queue-open"),
     path("review-queue/<int:image_id>/skip/", ReviewQueueSkipApi.as_view(), name="api-review-queue-skip"),
+    path("reference-images/", ReferenceImagesApi.as_view(), name="api-reference-images"),
     path("adjudications/", AdjudicationCreateApi.as_view(), name="api-adjudications"),
+    path("adjudications/undo/", AdjudicationUndoApi.as_view(), name="api-adjudication-undo"),
 ]

@@ -13,11 +13,28 @@ REASON_KEYS = {
     CannotJudgeReason.TEXT_OR_DIAGRAM: "5",
     CannotJudgeReason.OTHER: "6",
 }
+# What a phone's narrow button shows; the full name stays its accessible name and tooltip.
+SHORT_NAMES = {
+    "atopic_dermatitis": "Atopic dermatitis",
+    "bcc": "BCC",
+    "melanocytic_nevi": "Nevus (NV)",
+    "bkl": "BKL",
+    "psoriasis_lichen_planus": "Psoriasis, LP",
+    "seborrheic_keratoses": "Seb. keratosis",
+    "fungal_infections": "Fungal",
+    "viral_infections": "Viral, warts",
+}
 
 
 def class_buttons() -> list[dict]:
     return [
-        {"key": CLASS_KEYS.get(label.index, ""), "code": label.code, "name": label.name, "index": label.index}
+        {
+            "key": CLASS_KEYS.get(label.index, ""),
+            "code": label.code,
+            "name": label.name,
+            "short": SHORT_NAMES.get(label.code, label.name),
+            "index": label.index,
+        }
         for label in LabelClass.objects.order_by("index")
     ]
 

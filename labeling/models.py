@@ -10,6 +10,11 @@ CannotJudgeReason = models.TextChoices(
 )
 
 
+class Confidence(models.TextChoices):
+    SURE = "sure", "Sure"
+    UNSURE = "unsure", "Unsure"
+
+
 class ReviewQuerySet(models.QuerySet):
     def active(self):
         """Reviews that count: not retracted by their reader."""
@@ -28,9 +33,13 @@ class Review(models.Model):
     label = models.ForeignKey(LabelClass, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     reason = models.CharField(max_length=32, choices=CannotJudgeReason.choices, blank=True)
     comment = models.TextField(blank=True)
+    # The reader's own sense of the call (key U); agreement can be read for sure calls only.
+    confidence = models.CharField(max_length=8, choices=Confidence.choices, default=Confidence.SURE)
     seconds_spent = models.FloatField(null=True, blank=True, help_text="from display to submission")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     retracted_at = models.DateTimeField(null=True, blank=True)
+    # A changed decision (from the reader's history) retracts the old review and points back to it.
+    replaces = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by")
 
     objects = ReviewQuerySet.as_manager()
 

@@ -6,7 +6,9 @@ app_name = "labeling"
 
 urlpatterns = [
     path("review/", views.review, name="review"),
+    path("review/history/", views.history, name="history"),
     path("adjudicate/", views.adjudicate, name="adjudicate"),
+    path("adjudicate/undo/", views.adjudication_undo_view, name="adjudicate-undo"),
     path("adjudicate/<int:image_id>/", views.adjudicate_image, name="adjudicate-image"),
     path("curation/agreement/", views.agreement, name="agreement"),
     path("curation/images/<int:image_id>/", views.image_history, name="image-history"),

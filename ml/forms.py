@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 
 from core.forms import IdChoiceField
 from curation.models import Snapshot
+from ml.hardware import default_preset
 from ml.models import ModelVersion
 from ml.training.config import PRESETS
 
@@ -45,7 +46,7 @@ class TrainingRunForm(forms.Form):
     config = TrainingConfigField(label="Config overrides")
 
     def clean_preset(self) -> str:
-        return self.cleaned_data["preset"] or "seed"
+        return self.cleaned_data["preset"] or default_preset()
 
 
 class ModelCompareForm(forms.Form):

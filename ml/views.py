@@ -11,6 +11,7 @@ from core.services.jobs import job_cancel, job_retry
 from curation.models import Snapshot
 from curation.services.storage import stored_file_open
 from ml.forms import ModelCompareForm, PromoteForm, TrainingRunForm
+from ml.hardware import training_gpu
 from ml.models import ModelVersion, TrainingRun
 from ml.selectors.models import model_version_compare, model_version_list, production_model, training_run_list
 from ml.services.models import model_version_promote
@@ -44,6 +45,7 @@ def runs(request):
                     else f"The same training is already {run.status}: run #{run.pk}.",
                 )
                 return redirect("ml:run", run_id=run.pk)
+    has_gpu, hardware = training_gpu()
     return render(
         request,
         "ml/runs.html",
@@ -52,6 +54,8 @@ def runs(request):
             "runs": training_run_list()[:100],
             "snapshots": Snapshot.objects.order_by("-created_at")[:50],
             "presets": list(PRESETS),
+            "default_preset": "seed" if has_gpu else "tiny",
+            "hardware": hardware,
         },
         status=status,
     )

@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "csp",
     "core",
     "accounts",
     "curation",
@@ -50,6 +52,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -170,6 +173,31 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's static files: the docs work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Content-Security-Policy (django-csp) -------------------------------------
+# Scripts, styles, images and connections come from this site only; no inline
+# script anywhere (page code lives in static/js/, a test keeps templates free of
+# it). Inline style *attributes* stay allowed (progress bars and heat maps set a
+# width or a colour per row); <style> elements and inline scripts do not.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
 }
 
 # --- Celery -------------------------------------------------------------------
@@ -243,6 +271,8 @@ DERMCURATE_ZIP_MAX_RATIO = env.int("DERMCURATE_ZIP_MAX_RATIO", default=100)
 ML_BASE_WEIGHTS = env("ML_BASE_WEIGHTS", default="imagenet")
 ML_TRAINING_TIME_LIMIT = env.int("ML_TRAINING_TIME_LIMIT", default=48 * 3600)
 ML_WORK_DIR = Path(env("ML_WORK_DIR", default=str(VAR_DIR / "ml-work")))
+# Do the trainers have a GPU? auto: probe this machine's NVIDIA driver; yes / no where trainers run elsewhere.
+ML_TRAINING_GPU = env("ML_TRAINING_GPU", default="auto")
 
 LOGGING = {
     "version": 1,

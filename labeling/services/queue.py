@@ -4,11 +4,13 @@ need reviews, and that no one else holds. Holds are leases that expire."""
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from curation.models import Image
+from labeling.errors import NOT_IN_QUEUE, ReviewConflict
 from labeling.models import Review, ReviewLease, ReviewSkip
 
 QUEUE_ORDERS = {"random": ("random_key", "pk"), "oldest": ("pk",)}
@@ -78,11 +80,41 @@ def _lease(*, image: Image, reader, now, expires) -> ReviewLease | None:
 
 
 def review_lease_release(*, reader, image_id: int, skip: bool = True) -> None:
-    """Give the image back to the queue; a skipped image stays out of this reader's queue for a while."""
+    """Give the image back to the queue; a skipped image stays out of this reader's queue for a while
+    (and is listed in their history, to reopen). Only an image the reader holds can be skipped."""
     with transaction.atomic():
-        ReviewLease.objects.filter(image_id=image_id, reader=reader).delete()
+        released, _ = ReviewLease.objects.filter(image_id=image_id, reader=reader).delete()
         if skip:
+            if not released:
+                raise ReviewConflict(NOT_IN_QUEUE, code="not_in_queue")
             ReviewSkip.objects.create(image_id=image_id, reader=reader)
+
+
+def review_queue_open(*, reader, image_id: int) -> tuple[str, ReviewLease | None]:
+    """Open an image from the reader's history: ("change", None) for one they decided (still
+    pending), ("new", lease) for one they skipped, which is leased to them again.
+
+    Any other image is refused: a reader decides only the images they were given.
+    """
+    with transaction.atomic():
+        image = Image.objects.select_for_update().filter(pk=image_id).first()
+        if image is None:
+            raise ValidationError(f"There is no image {image_id}.", code="no_image")
+        decided = Review.objects.active().filter(image=image, reader=reader).exists()
+        skipped = ReviewSkip.objects.filter(image=image, reader=reader).exists()
+        if not decided and not skipped:
+            raise ReviewConflict(NOT_IN_QUEUE, code="not_in_queue")
+        if image.status != Image.Status.PENDING:
+            raise ValidationError(f"Image {image.pk} is already decided.", code="decided")
+        if decided:
+            return "change", None
+        lease = review_lease_take(reader=reader, image=image)
+        if lease is None:
+            raise ReviewConflict(
+                f"Another reader has image {image.pk} open just now; try again later.", code="held_by_other"
+            )
+        ReviewSkip.objects.filter(image=image, reader=reader).delete()
+        return "new", lease
 
 
 def review_lease_take(*, reader, image: Image) -> ReviewLease | None:

@@ -22,6 +22,13 @@ def _new_figure(width: float, height: float):
 
 def plot_training_curves(history: Sequence[dict], path: Path) -> Path:
     """Loss and accuracy per epoch, train against validation, with the start of stage 2 marked."""
+    training_curves_figure(history).savefig(path, dpi=100)
+    return Path(path)
+
+
+def training_curves_figure(history: Sequence[dict]):
+    from matplotlib.ticker import MaxNLocator
+
     figure = _new_figure(11, 4.2)
     epochs = [entry["epoch"] for entry in history]
     stage2_start = next((entry["epoch"] for entry in history if entry["stage"] == 2), None)
@@ -32,10 +39,10 @@ def plot_training_curves(history: Sequence[dict], path: Path) -> Path:
             axes.axvline(stage2_start - 0.5, color="grey", linestyle="--", label="fine-tuning starts")
         axes.set_title(title)
         axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         axes.grid(alpha=0.3)
         axes.legend()
-    figure.savefig(path, dpi=100)
-    return Path(path)
+    return figure
 
 
 def plot_confusion_matrix(matrix: Sequence[Sequence[int]], class_names: Sequence[str], path: Path) -> Path:

@@ -8,9 +8,9 @@ from django.core.management import call_command
 from curation.demo_images import write_demo_dataset
 from curation.models import Image
 from labeling.models import Review
-from labeling.services.reviews import review_submit
 from tests.conftest import make_user
 from tests.e2e.conftest import sign_in
+from tests.reviewing import decide
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -118,8 +118,8 @@ def test_adjudicator_resolves_a_dispute(page, live_server, six_images):
     ana, ben = make_user("dr.ana", "reviewer"), make_user("dr.ben", "reviewer")
     make_user("dr.senior", "adjudicator")
     image = six_images[0]
-    review_submit(reader=ana, image_id=image.pk, label_code="eczema")
-    review_submit(reader=ben, image_id=image.pk, label_code="atopic_dermatitis", comment="flexures")
+    decide(reader=ana, image_id=image.pk, label_code="eczema")
+    decide(reader=ben, image_id=image.pk, label_code="atopic_dermatitis", comment="flexures")
     sign_in(page, live_server, "dr.senior")
 
     page.goto(f"{live_server.url}/adjudicate/")

@@ -10,8 +10,9 @@ from core.models import AuditEvent
 from curation.models import Image
 from labeling.models import Review, ReviewLease
 from labeling.services.queue import review_queue_next
-from labeling.services.reviews import review_submit
+from labeling.services.reviews import review_change, review_submit
 from tests.conftest import make_user
+from tests.reviewing import decide, give
 from tests.factories import ImageFactory
 
 pytestmark = [
@@ -43,34 +44,44 @@ def at_once(*calls):
 
 
 @pytest.mark.parametrize("round_", range(5))
-def test_two_readers_submitting_together_lose_no_review_and_decide_once(round_):
-    readers = [make_user(f"r{round_}a", "reviewer"), make_user(f"r{round_}b", "reviewer")]
+def test_a_change_and_the_other_readers_decision_together_decide_once_and_consistently(round_):
+    """The first reader changes their decision while the second decides: the row lock orders them, and
+    consensus sees the decisions as they end up (or the change is refused because the image is decided)."""
+    first, second = make_user(f"r{round_}a", "reviewer"), make_user(f"r{round_}b", "reviewer")
     image = ImageFactory()
+    decide(reader=first, image_id=image.pk, label_code="melanoma")
+    give(second, image)
 
-    results = at_once(
-        *[
-            (lambda reader=reader: review_submit(reader=reader, image_id=image.pk, label_code="melanoma"))
-            for reader in readers
-        ]
+    change, review = at_once(
+        lambda: review_change(reader=first, image_id=image.pk, label_code="melanocytic_nevi"),
+        lambda: review_submit(reader=second, image_id=image.pk, label_code="melanocytic_nevi"),
     )
 
-    assert all(isinstance(result, Review) for result in results), results
-    assert Review.objects.filter(image=image).count() == 2
+    assert isinstance(review, Review), review
     image.refresh_from_db()
-    assert image.status == "labeled"
-    assert AuditEvent.objects.filter(image_id=image.pk, action="consensus_labeled").count() == 1
+    active = sorted(Review.objects.active().filter(image=image).values_list("label__code", flat=True))
+    if isinstance(change, Review):  # the change went first: both readers say nevus
+        assert active == ["melanocytic_nevi", "melanocytic_nevi"] and image.status == "labeled"
+    else:  # the decision went first: the image was decided on the first reading, and the change refused
+        assert isinstance(change, ValidationError) and "already decided" in str(change)
+        assert active == ["melanocytic_nevi", "melanoma"] and image.status == "disputed"
+    consensus = AuditEvent.objects.filter(image_id=image.pk, action__startswith="consensus_")
+    assert consensus.count() == 1
 
 
 def test_a_double_submit_creates_one_review():
     reader = make_user("double", "reviewer")
     image = ImageFactory()
+    give(reader, image)
 
     results = at_once(
         *[(lambda: review_submit(reader=reader, image_id=image.pk, label_code="eczema")) for _ in range(4)]
     )
 
     assert sum(isinstance(result, Review) for result in results) == 1
-    assert all("already reviewed" in str(r) for r in results if isinstance(r, ValidationError)), results
+    refused = [r for r in results if not isinstance(r, Review)]
+    # The first decision used up the lease: the others are refused, none stored.
+    assert all(isinstance(r, ValidationError) and r.code in ("not_in_queue", "already_reviewed") for r in refused)
     assert Review.objects.filter(image=image).count() == 1
 
 

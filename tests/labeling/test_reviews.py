@@ -9,13 +9,17 @@ from accounts.roles import Role
 from core.models import AuditEvent
 from labeling.models import Adjudication, Review, ReviewLease
 from labeling.services.queue import review_lease_release, review_queue_next
-from labeling.services.reviews import adjudication_submit, review_submit, review_undo
+from labeling.services.reviews import adjudication_submit, review_undo
 from tests.conftest import make_user
+from tests.reviewing import decide, give
 
 pytestmark = pytest.mark.django_db
 
 
-def submit(api, user, image, **decision):
+def submit(api, user, image, *, leased=True, **decision):
+    """POST a review; by default the reader was given the image first, as the queue would."""
+    if leased and user is not None:
+        give(user, image)
     return api(user).post("/api/v1/reviews/", {"image": image.pk, **decision}, format="json")
 
 
@@ -25,10 +29,10 @@ def submit(api, user, image, **decision):
 def test_two_agreeing_readers_label_the_image(reviewer, reviewer2, image_factory):
     image = image_factory()
 
-    review_submit(reader=reviewer, image_id=image.pk, label_code="melanoma")
+    decide(reader=reviewer, image_id=image.pk, label_code="melanoma")
     image.refresh_from_db()
     assert image.status == "pending", "one of two readers is not enough"
-    review_submit(reader=reviewer2, image_id=image.pk, label_code="melanoma")
+    decide(reader=reviewer2, image_id=image.pk, label_code="melanoma")
 
     image.refresh_from_db()
     assert (image.status, image.label.code) == ("labeled", "melanoma")
@@ -38,8 +42,8 @@ def test_two_agreeing_readers_label_the_image(reviewer, reviewer2, image_factory
 def test_disagreeing_readers_send_the_image_to_adjudication(reviewer, reviewer2, image_factory):
     image = image_factory()
 
-    review_submit(reader=reviewer, image_id=image.pk, label_code="melanoma")
-    review_submit(reader=reviewer2, image_id=image.pk, label_code="melanocytic_nevi")
+    decide(reader=reviewer, image_id=image.pk, label_code="melanoma")
+    decide(reader=reviewer2, image_id=image.pk, label_code="melanocytic_nevi")
 
     image.refresh_from_db()
     assert (image.status, image.label) == ("disputed", None)
@@ -48,8 +52,8 @@ def test_disagreeing_readers_send_the_image_to_adjudication(reviewer, reviewer2,
 def test_a_class_against_cannot_judge_is_a_dispute(reviewer, reviewer2, image_factory):
     image = image_factory()
 
-    review_submit(reader=reviewer, image_id=image.pk, label_code="eczema")
-    review_submit(reader=reviewer2, image_id=image.pk, cannot_judge=True, reason="blurry")
+    decide(reader=reviewer, image_id=image.pk, label_code="eczema")
+    decide(reader=reviewer2, image_id=image.pk, cannot_judge=True, reason="blurry")
 
     image.refresh_from_db()
     assert image.status == "disputed"
@@ -58,8 +62,8 @@ def test_a_class_against_cannot_judge_is_a_dispute(reviewer, reviewer2, image_fa
 def test_all_cannot_judge_excludes_the_image_with_the_reason(reviewer, reviewer2, image_factory):
     image = image_factory()
 
-    review_submit(reader=reviewer, image_id=image.pk, cannot_judge=True, reason="not_skin")
-    review_submit(reader=reviewer2, image_id=image.pk, cannot_judge=True, reason="not_skin", comment="a wall")
+    decide(reader=reviewer, image_id=image.pk, cannot_judge=True, reason="not_skin")
+    decide(reader=reviewer2, image_id=image.pk, cannot_judge=True, reason="not_skin", comment="a wall")
 
     image.refresh_from_db()
     assert (image.status, image.exclusion_reason, image.exclusion_comment) == ("excluded", "not_skin", "a wall")
@@ -68,8 +72,8 @@ def test_all_cannot_judge_excludes_the_image_with_the_reason(reviewer, reviewer2
 def test_normal_skin_is_a_class_like_any_other(reviewer, reviewer2, image_factory):
     image = image_factory()
 
-    review_submit(reader=reviewer, image_id=image.pk, label_code="normal_skin")
-    review_submit(reader=reviewer2, image_id=image.pk, label_code="normal_skin")
+    decide(reader=reviewer, image_id=image.pk, label_code="normal_skin")
+    decide(reader=reviewer2, image_id=image.pk, label_code="normal_skin")
 
     image.refresh_from_db()
     assert image.label.code == "normal_skin"
@@ -80,10 +84,10 @@ def test_the_number_of_readers_is_a_setting(settings, reviewer, reviewer2, adjud
     image = image_factory()
 
     for reader in (reviewer, reviewer2):
-        review_submit(reader=reader, image_id=image.pk, label_code="bcc")
+        decide(reader=reader, image_id=image.pk, label_code="bcc")
     image.refresh_from_db()
     assert image.status == "pending"
-    review_submit(reader=adjudicator, image_id=image.pk, label_code="bcc")
+    decide(reader=adjudicator, image_id=image.pk, label_code="bcc")
 
     image.refresh_from_db()
     assert image.status == "labeled"
@@ -93,8 +97,8 @@ def test_a_trusted_source_counts_as_one_agreeing_reader(reviewer, image_factory)
     agreeing = image_factory(source_code="eczema", source_code__trusted=True, source_code__name="atlas")
     disagreeing = image_factory(source_code="eczema", source_code__trusted=True, source_code__name="atlas")
 
-    review_submit(reader=reviewer, image_id=agreeing.pk, label_code="eczema")
-    review_submit(reader=reviewer, image_id=disagreeing.pk, label_code="psoriasis_lichen_planus")
+    decide(reader=reviewer, image_id=agreeing.pk, label_code="eczema")
+    decide(reader=reviewer, image_id=disagreeing.pk, label_code="psoriasis_lichen_planus")
 
     agreeing.refresh_from_db()
     disagreeing.refresh_from_db()
@@ -105,7 +109,7 @@ def test_a_trusted_source_counts_as_one_agreeing_reader(reviewer, image_factory)
 def test_an_untrusted_source_label_is_no_vote(reviewer, image_factory):
     image = image_factory(source_code="eczema")
 
-    review_submit(reader=reviewer, image_id=image.pk, label_code="eczema")
+    decide(reader=reviewer, image_id=image.pk, label_code="eczema")
 
     image.refresh_from_db()
     assert image.status == "pending"
@@ -142,7 +146,7 @@ def test_the_queue_skips_images_reviewed_by_me_decided_or_excluded(reviewer, rev
     image_factory(status="labeled", label_id=1)
     image_factory(status="disputed")
     open_image = image_factory()
-    review_submit(reader=reviewer, image_id=mine.pk, label_code="eczema")
+    decide(reader=reviewer, image_id=mine.pk, label_code="eczema")
 
     mine_next = review_queue_next(reader=reviewer, count=5)
     theirs_next = review_queue_next(reader=reviewer2, count=5)
@@ -180,7 +184,7 @@ def test_before_deciding_a_reader_sees_no_source_label_and_no_other_reading(
     api, client, reviewer, reviewer2, image_factory
 ):
     image = image_factory(source_code="melanoma")
-    review_submit(reader=reviewer2, image_id=image.pk, label_code="seborrheic_keratoses")
+    decide(reader=reviewer2, image_id=image.pk, label_code="seborrheic_keratoses")
     client.force_login(reviewer)
 
     page = client.get("/review/").content.decode()
@@ -198,8 +202,8 @@ def test_before_deciding_a_reader_sees_no_source_label_and_no_other_reading(
 
 def test_a_reader_lists_only_their_own_reviews(api, reviewer, reviewer2, image_factory):
     image = image_factory()
-    review_submit(reader=reviewer, image_id=image.pk, label_code="eczema")
-    review_submit(reader=reviewer2, image_id=image_factory().pk, label_code="bcc")
+    decide(reader=reviewer, image_id=image.pk, label_code="eczema")
+    decide(reader=reviewer2, image_id=image_factory().pk, label_code="bcc")
 
     mine = api(reviewer).get("/api/v1/reviews/?mine=1").json()
     everything = api(reviewer).get("/api/v1/reviews/").json()
@@ -210,8 +214,8 @@ def test_a_reader_lists_only_their_own_reviews(api, reviewer, reviewer2, image_f
 
 def test_adjudicators_see_every_review_of_a_disputed_image(api, reviewer, reviewer2, adjudicator, image_factory):
     image = image_factory()
-    review_submit(reader=reviewer, image_id=image.pk, label_code="eczema")
-    review_submit(reader=reviewer2, image_id=image.pk, label_code="atopic_dermatitis")
+    decide(reader=reviewer, image_id=image.pk, label_code="eczema")
+    decide(reader=reviewer2, image_id=image.pk, label_code="atopic_dermatitis")
 
     reviews = api(adjudicator).get(f"/api/v1/reviews/?image={image.pk}").json()
 
@@ -280,8 +284,8 @@ def test_review_api_refuses_a_second_review_excluded_and_decided_images(api, rev
 def test_review_api_is_for_readers(api, curator, exporter, image_factory):
     image = image_factory()
 
-    assert submit(api, curator, image, label="eczema").status_code == 403
-    assert submit(api, exporter, image, label="eczema").status_code == 403
+    assert submit(api, curator, image, leased=False, label="eczema").status_code == 403
+    assert submit(api, exporter, image, leased=False, label="eczema").status_code == 403
     assert submit(api, None, image, label="eczema").status_code == 401
     assert api(None).get("/api/v1/review-queue/next/").status_code == 401
     assert api(curator).get("/api/v1/review-queue/next/").status_code == 403
@@ -319,13 +323,13 @@ def test_undo_is_refused_once_consensus_used_the_review_or_after_the_window(
     settings, reviewer, reviewer2, image_factory
 ):
     decided = image_factory()
-    review_submit(reader=reviewer, image_id=decided.pk, label_code="eczema")
-    review_submit(reader=reviewer2, image_id=decided.pk, label_code="eczema")
+    decide(reader=reviewer, image_id=decided.pk, label_code="eczema")
+    decide(reader=reviewer2, image_id=decided.pk, label_code="eczema")
 
     with pytest.raises(ValidationError, match="already decided"):
         review_undo(reader=reviewer2)
     old = image_factory()
-    review_submit(reader=reviewer, image_id=old.pk, label_code="eczema")
+    decide(reader=reviewer, image_id=old.pk, label_code="eczema")
     Review.objects.filter(reader=reviewer).update(created_at=timezone.now() - timedelta(minutes=10))
     with pytest.raises(ValidationError, match="can no longer be undone"):
         review_undo(reader=reviewer)
@@ -338,8 +342,8 @@ def test_undo_is_refused_once_consensus_used_the_review_or_after_the_window(
 
 def disputed(image_factory, reviewer, reviewer2):
     image = image_factory(source_code="eczema")
-    review_submit(reader=reviewer, image_id=image.pk, label_code="eczema")
-    review_submit(reader=reviewer2, image_id=image.pk, label_code="atopic_dermatitis", comment="dry, flexural")
+    decide(reader=reviewer, image_id=image.pk, label_code="eczema")
+    decide(reader=reviewer2, image_id=image.pk, label_code="atopic_dermatitis", comment="dry, flexural")
     return image
 
 
@@ -412,10 +416,10 @@ def test_adjudication_service_checks_the_role(reviewer, reviewer2, image_factory
 
 def test_reviews_undos_consensus_and_adjudications_are_audited(reviewer, reviewer2, adjudicator, image_factory):
     image = image_factory()
-    review_submit(reader=reviewer, image_id=image.pk, label_code="eczema")
+    decide(reader=reviewer, image_id=image.pk, label_code="eczema")
     review_undo(reader=reviewer)
-    review_submit(reader=reviewer, image_id=image.pk, label_code="eczema")
-    review_submit(reader=reviewer2, image_id=image.pk, label_code="bcc")
+    decide(reader=reviewer, image_id=image.pk, label_code="eczema")
+    decide(reader=reviewer2, image_id=image.pk, label_code="bcc")
     adjudication_submit(adjudicator=adjudicator, image_id=image.pk, label_code="bcc", note="nodular")
 
     events = list(AuditEvent.objects.order_by("pk").values_list("action", "actor__username"))
@@ -434,7 +438,7 @@ def test_reviews_undos_consensus_and_adjudications_are_audited(reviewer, reviewe
 
 
 def test_the_audit_log_is_append_only_even_for_raw_sql(reviewer, image_factory):
-    review_submit(reader=reviewer, image_id=image_factory().pk, label_code="eczema")
+    decide(reader=reviewer, image_id=image_factory().pk, label_code="eczema")
     event = AuditEvent.objects.get()
 
     with pytest.raises(PermissionError):
@@ -446,7 +450,7 @@ def test_the_audit_log_is_append_only_even_for_raw_sql(reviewer, image_factory):
 
 
 def test_reviews_cannot_be_deleted_even_with_raw_sql(reviewer, image_factory):
-    review_submit(reader=reviewer, image_id=image_factory().pk, label_code="eczema")
+    decide(reader=reviewer, image_id=image_factory().pk, label_code="eczema")
 
     with pytest.raises(Exception, match=r"append-only|never deleted"), connection.cursor() as cursor:
         cursor.execute("DELETE FROM labeling_review")
@@ -463,29 +467,41 @@ def test_progress_counts_today_total_and_left(api, reviewer, image_factory):
     assert progress == {"today": 1, "total": 2, "left": 1, "left_more": False}
 
 
-def test_curator_override_is_audited_and_shown_on_the_image_page(client, curator, reviewer, reviewer2, image_factory):
+def test_curator_override_needs_a_reason_and_a_confirmation_and_the_audit_trail_reads_plainly(
+    client, curator, reviewer, reviewer2, image_factory
+):
     image = image_factory(source_code="eczema")
-    review_submit(reader=reviewer, image_id=image.pk, label_code="eczema")
-    review_submit(reader=reviewer2, image_id=image.pk, label_code="eczema")
+    decide(reader=reviewer, image_id=image.pk, label_code="eczema")
+    decide(reader=reviewer2, image_id=image.pk, label_code="eczema")
     client.force_login(curator)
+    url = f"/curation/images/{image.pk}/"
 
-    relabel = client.post(f"/curation/images/{image.pk}/", {"label": "atopic_dermatitis", "comment": "biopsy"})
-    refused = client.post(f"/curation/images/{image.pk}/", {"label": "bcc", "exclusion_reason": "blurry"}, follow=True)
-    page = client.get(f"/curation/images/{image.pk}/").content.decode()
+    no_reason = client.post(url, {"label": "atopic_dermatitis", "confirm": "on"})
+    no_confirmation = client.post(url, {"label": "atopic_dermatitis", "reason": "biopsy"})
+    both = client.post(url, {"label": "bcc", "exclusion_reason": "blurry", "reason": "x", "confirm": "on"})
+    unknown = client.post(url, {"label": "rosacea", "reason": "x", "confirm": "on"})
+    relabel = client.post(url, {"label": "atopic_dermatitis", "reason": "biopsy: atopic", "confirm": "on"})
+    page = client.get(url).content.decode()
 
+    for refused, text in (
+        (no_reason, "reason"),
+        (no_confirmation, "confirm"),
+        (both, "Give either a class or an exclusion reason"),
+        (unknown, "rosacea"),
+    ):
+        assert refused.status_code == 400 and text in refused.content.decode()
     assert relabel.status_code == 302
     image.refresh_from_db()
     assert image.label.code == "atopic_dermatitis"
     override = AuditEvent.objects.get(action="curator_override")
-    assert (override.actor, override.before["label"], override.after["label"]) == (
-        curator,
-        "eczema",
-        "atopic_dermatitis",
-    )
-    assert "Give either a class or an exclusion reason" in refused.content.decode()
-    assert "curator_override" in page and "reviewer1" in page and "consensus_labeled" in page
+    assert (override.actor, override.reason) == (curator, "biopsy: atopic")
+    assert (override.before["label"], override.after["label"]) == ("eczema", "atopic_dermatitis")
+    # Who, when, from → to, why; names, never codes or raw dicts.
+    assert "Curator override" in page and "Class: Eczema → <strong>Atopic dermatitis</strong>" in page
+    assert "biopsy: atopic" in page and "Consensus: labeled" in page and "reviewer1" in page
+    assert "{&#x27;" not in page and "curator_override" not in page
     client.force_login(reviewer)
-    assert client.get(f"/curation/images/{image.pk}/").status_code == 403
+    assert client.get(url).status_code == 403
 
 
 def test_images_left_are_counted_up_to_a_cap(api, reviewer, image_factory, monkeypatch):

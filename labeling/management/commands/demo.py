@@ -16,6 +16,7 @@ from curation.demo_images import write_demo_dataset
 from curation.models import Image, LabelClass, Snapshot, Source
 from curation.services.snapshots import snapshot_create
 from labeling.models import Review
+from labeling.services.queue import review_lease_take
 from labeling.services.reviews import review_submit
 
 DEMO_SOURCE = "demo-atlas"
@@ -116,6 +117,7 @@ class Command(BaseCommand):
             else:
                 continue  # left for the demo readers
             for reader, decision in zip((first, second), decisions, strict=True):
+                review_lease_take(reader=reader, image=image)  # as the queue would give it to them
                 review_submit(reader=reader, image_id=image.pk, seconds_spent=round(rng.uniform(2, 9), 1), **decision)
         return (
             f"Simulated colleagues' reviews: {Image.objects.labeled().count()} labeled, "

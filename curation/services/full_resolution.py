@@ -1,0 +1,39 @@
+"""The full-resolution copy of an image: the original's pixels, upright and in sRGB, with no metadata.
+
+Made on first request (the served image is capped at DERMCURATE_SANITIZED_MAX_SIDE
+for speed) and kept beside the other content-addressed files. The original file
+itself is never served: it may carry EXIF and GPS metadata.
+"""
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+
+from curation.imaging import process_image_bytes
+from curation.models import Image
+from curation.services.storage import content_file_write
+
+FULL_RESOLUTION = "full"
+
+
+def full_resolution_name(sha256: str) -> str:
+    return f"{FULL_RESOLUTION}/{sha256[:2]}/{sha256[2:4]}/{sha256}.jpg"
+
+
+def image_full_resolution(*, image: Image) -> str:
+    """The storage name of the image's largest served copy, made now if it does not exist yet."""
+    if image.sanitized_width >= image.width and image.sanitized_height >= image.height:
+        return image.sanitized.name  # the served copy already has every pixel
+    name = full_resolution_name(image.sha256)
+    if default_storage.exists(name):
+        return name
+    with default_storage.open(image.original.name, "rb") as handle:
+        data = handle.read()
+    processed = process_image_bytes(
+        data,
+        max_pixels=settings.DERMCURATE_MAX_IMAGE_PIXELS,
+        sanitized_max_side=max(image.width, image.height),
+        thumbnail_max_side=8,
+    )
+    if not default_storage.exists(name):  # another request may have made it meanwhile
+        content_file_write(name=name, data=processed.sanitized_jpeg)
+    return name
