@@ -11,7 +11,9 @@ def disputed_images() -> QuerySet[Image]:
 def disputed_image_detail() -> QuerySet[Image]:
     """An image with every review (retracted ones too, marked) and its source labels."""
     return Image.objects.select_related("source_label").prefetch_related(
-        Prefetch("reviews", queryset=Review.objects.select_related("reader", "label", "replaced_by").order_by("created_at")),
+        Prefetch(
+            "reviews", queryset=Review.objects.select_related("reader", "label", "replaced_by").order_by("created_at")
+        ),
         Prefetch("provenance", queryset=ImageSource.objects.select_related("source", "source_label")),
     )
 

@@ -113,7 +113,9 @@ def test_cohen_kappa_interval_matches_the_worked_example():
     assert low == pytest.approx(0.146, abs=0.04)
     assert high == pytest.approx(0.654, abs=0.04)
     assert low < 0.4 < high
-    assert cohen_kappa_interval(first, second, resamples=4000, seed=1) == (low, high), "the same seed, the same interval"
+    assert cohen_kappa_interval(first, second, resamples=4000, seed=1) == (low, high), (
+        "the same seed, the same interval"
+    )
 
 
 def fleiss_table():

@@ -12,8 +12,8 @@ from labeling.models import Review, ReviewLease
 from labeling.services.queue import review_queue_next
 from labeling.services.reviews import review_change, review_submit
 from tests.conftest import make_user
-from tests.reviewing import decide, give
 from tests.factories import ImageFactory
+from tests.reviewing import decide, give
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
