@@ -128,11 +128,13 @@
       emptyMessage.hidden = Boolean(refilling);
       return;
     }
-    root.dataset.state = "ready";
+    // "ready" once the image is really on screen (its load event): decisions and the clock start there.
+    root.dataset.state = "showing";
     emptyMessage.hidden = true;
     imageElement.hidden = false;
     imageElement.dataset.image = item.image;
     setFullSize(false);
+    if (imageElement.complete && imageElement.naturalWidth > 0) shown();
     imageElement.alt = `Image ${item.image} under review`;
     root.dataset.current = item.image;
     root.dataset.mode = item.mode || "new";
@@ -144,8 +146,17 @@
     } else {
       changeBanner.hidden = true;
     }
-    shownAt = performance.now();
   }
+
+  function shown() {
+    if (!buffer[0] || imageElement.dataset.image !== String(buffer[0].image)) return;
+    if (root.dataset.state !== "ready") shownAt = performance.now();
+    root.dataset.state = "ready";
+  }
+  imageElement.addEventListener("load", shown);
+  imageElement.addEventListener("error", () => {
+    if (buffer[0]) say(`Image ${buffer[0].image} could not be loaded; skip it (S) or reload the page.`, true);
+  });
 
   /* Keep the current image and two more leased and preloaded. */
   function refill() {
@@ -182,7 +193,7 @@
   function currentDecidable() {
     const item = buffer[0];
     if (!item || busy) return null;
-    const loaded = imageElement.complete && imageElement.naturalWidth > 0 &&
+    const loaded = root.dataset.state === "ready" && imageElement.complete && imageElement.naturalWidth > 0 &&
       imageElement.dataset.image === String(item.image);
     if (!loaded) {
       say("The image is still loading; decide once you see it.");

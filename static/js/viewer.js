@@ -167,7 +167,7 @@
   ImageViewer.prototype.apply = function () {
     this.image.style.transform = `translate(${this.x}px, ${this.y}px) scale(${this.scale})`;
     this.container.dataset.scale = this.scale.toFixed(3);
-    if (this.level) this.level.textContent = this.scale === 1 ? "Fit" : `${Math.round(this.scale * 100)} %`;
+    if (this.level) this.level.textContent = `${this.scale.toFixed(1)}×`;
   };
 
   /* Keys shared by both screens; returns true when the key was a viewer key. */

@@ -23,13 +23,15 @@ def six_images(tmp_path):
 
 
 def current_image(page) -> int:
-    page.wait_for_function("document.getElementById('review').dataset.state === 'ready'")
+    page.wait_for_function("() => document.getElementById('review').dataset.state === 'ready'")
     return int(page.get_attribute("#review", "data-current"))
 
 
 def wait_for_next(page, previous: int) -> None:
     page.wait_for_function(
-        f"(r => r.dataset.state !== 'loading' && r.dataset.current !== '{previous}')(document.getElementById('review'))"
+        "previous => (r => r.dataset.state !== 'loading' && r.dataset.current !== previous)"
+        "(document.getElementById('review'))",
+        arg=str(previous),
     )
 
 
@@ -54,7 +56,7 @@ def test_reader_labels_by_keys_flags_not_skin_undoes_and_reaches_the_end(page, l
     assert page.get_attribute("#review", "data-state") == "empty"
 
     page.keyboard.press("Z")  # undo the not-skin flag: the image comes back
-    page.wait_for_function(f"document.getElementById('review').dataset.current === '{flagged}'")
+    page.wait_for_function("id => document.getElementById('review').dataset.current === id", arg=str(flagged))
     page.keyboard.press("0")  # normal skin after all
     page.wait_for_selector("#queue-empty:not([hidden])")
 
