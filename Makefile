@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-preflight pytest lint format run worker migrate clean-demo bench
+.PHONY: demo test test-preflight pytest lint format run worker migrate clean-demo bench screenshots
 
 $(BIN)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ format: $(BIN)/.dev
 
 bench: $(BIN)/.dev
 	scripts/with-test-services.sh sh -c '$(BIN)/python bench/ingest.py && $(BIN)/python bench/dedup.py && $(BIN)/python bench/review.py && $(BIN)/python bench/snapshot.py && $(BIN)/python bench/export.py && $(BIN)/python bench/train_input.py && $(BIN)/python bench/s3_storage.py'
+
+# The README's screenshots (docs/screenshots/), taken in Debian's chromium.
+screenshots: $(BIN)/.dev
+	DERMCURATE_SCREENSHOTS=docs/screenshots scripts/with-test-services.sh $(BIN)/pytest -p no:cacheprovider tests/e2e/test_screenshots.py
 
 clean-demo:
 	rm -rf var
