@@ -47,8 +47,11 @@ def wait_for_next(page, previous: int) -> int:
 
 
 def box(page, selector: str) -> dict:
-    return page.eval_on_selector(selector, "e => { const r = e.getBoundingClientRect(); return {x: r.x, y: r.y, "
-                                 "right: r.right, bottom: r.bottom, width: r.width, height: r.height}; }")
+    return page.eval_on_selector(
+        selector,
+        "e => { const r = e.getBoundingClientRect(); return {x: r.x, y: r.y, "
+        "right: r.right, bottom: r.bottom, width: r.width, height: r.height}; }",
+    )
 
 
 def within_viewport(page, selector: str) -> list[str]:
@@ -349,9 +352,10 @@ def test_curator_pages_read_plainly_and_link_to_images(page, live_server, six_im
     page.select_option("select[name=label]", "bkl")
     page.fill("input[name=reason]", "biopsy: seborrheic keratosis-like")
     page.click("#override-form button[type=submit]")  # refused without the confirmation (required box)
-    assert page.url.endswith(f"/curation/images/{relabeled.pk}/") and AuditEvent.objects.filter(
-        action="curator_override"
-    ).count() == 0
+    assert (
+        page.url.endswith(f"/curation/images/{relabeled.pk}/")
+        and AuditEvent.objects.filter(action="curator_override").count() == 0
+    )
     page.check("input[name=confirm]")
     page.click("#override-form button[type=submit]")
     page.wait_for_selector(".messages")
@@ -384,6 +388,40 @@ def test_curator_pages_read_plainly_and_link_to_images(page, live_server, six_im
     page.goto(f"{live_server.url}/curation/?label=bkl")
     assert page.inner_text("#image-count") == "1 image"
 
+    version = model_version_row(newer)
+    for path in (f"/ml/models/{version.pk}/", f"/ml/models/compare/?a={version.pk}&b={version.pk}"):
+        page.goto(f"{live_server.url}{path}")
+        text = page.inner_text("main")
+        assert "Psoriasis, lichen planus and related diseases" in text and "psoriasis_lichen_planus" not in text
+
+
+def model_version_row(snapshot):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from ml.models import ModelVersion, TrainingRun
+
+    run = TrainingRun.objects.create(snapshot=snapshot, preset="tiny", config={}, config_hash="h", status="succeeded")
+    per_class = [{"code": "psoriasis_lichen_planus", "precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 3}]
+    return ModelVersion.objects.create(
+        run=run,
+        snapshot=snapshot,
+        snapshot_hash=snapshot.content_hash,
+        config={},
+        class_map={"0": "psoriasis_lichen_planus"},
+        artifact=default_storage.save(f"models/run-{run.pk}/model.keras", ContentFile(b"model")),
+        artifact_sha256="0" * 64,
+        artifact_size=5,
+        metrics={
+            "macro_f1": 0.5,
+            "accuracy": 0.5,
+            "balanced_accuracy": 0.5,
+            "top2_accuracy": 1.0,
+            "loss": 0.5,
+            "per_class": per_class,
+        },
+    )
+
 
 def test_the_training_form_defaults_to_tiny_without_a_gpu_and_cancel_goes_when_the_run_ends(
     page, live_server, settings, image_factory
@@ -407,8 +445,10 @@ def test_the_training_form_defaults_to_tiny_without_a_gpu_and_cancel_goes_when_t
     page.goto(f"{live_server.url}/ml/runs/{run.pk}/")
     page.wait_for_selector("text=Cancel run")
     TrainingRun.objects.filter(pk=run.pk).update(status="succeeded", finished_at=timezone.now())
-    page.wait_for_function("() => !document.querySelector('[data-field=status]') || "
-                           "document.querySelector('[data-field=status]').textContent === 'succeeded'")
+    page.wait_for_function(
+        "() => !document.querySelector('[data-field=status]') || "
+        "document.querySelector('[data-field=status]').textContent === 'succeeded'"
+    )
     page.wait_for_load_state("load")
 
     assert preset == "tiny" and "no GPU" in why
@@ -431,8 +471,10 @@ def test_the_api_docs_render_with_every_request_outside_this_machine_blocked(pag
             route.abort()
 
     page.route("**/*", only_here)
-    page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text
-            else None)
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
+    )
     sign_in(page, live_server, "boss")
 
     page.goto(f"{live_server.url}/api/docs/")
@@ -450,13 +492,24 @@ def test_the_api_docs_render_with_every_request_outside_this_machine_blocked(pag
 def test_the_screens_run_under_the_csp_without_a_violation(page, live_server, six_images):
     make_user("dr.all", "reviewer", "adjudicator", "curator")
     violations = []
-    page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text
-            else None)
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
+    )
     page.on("pageerror", lambda error: violations.append(str(error)))
     sign_in(page, live_server, "dr.all")
 
-    for path in ("/review/", "/review/history/", "/adjudicate/", "/curation/", "/curation/agreement/",
-                 "/snapshots/", "/ml/runs/", "/admin/", f"/curation/images/{six_images[0].pk}/"):
+    for path in (
+        "/review/",
+        "/review/history/",
+        "/adjudicate/",
+        "/curation/",
+        "/curation/agreement/",
+        "/snapshots/",
+        "/ml/runs/",
+        "/admin/",
+        f"/curation/images/{six_images[0].pk}/",
+    ):
         page.goto(f"{live_server.url}{path}")
         page.wait_for_load_state("networkidle")
 

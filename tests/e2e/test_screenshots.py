@@ -88,7 +88,9 @@ def test_take_the_screenshots(browser, live_server, demo):
         page.screenshot(path=str(folder / name))
         context.close()
 
-    for image, code in zip(demo[10:16], ["eczema", "melanoma", "bcc", "psoriasis_lichen_planus", "bkl", "eczema"]):
+    for image, code in zip(
+        demo[10:16], ["eczema", "melanoma", "bcc", "psoriasis_lichen_planus", "bkl", "eczema"], strict=True
+    ):
         decide(reader=make_user("dr.ana", "reviewer"), image_id=image.pk, label_code=code, seconds_spent=5.0)
     skipped = demo[17]
     reader = make_user("dr.ana", "reviewer")

@@ -264,3 +264,11 @@ def test_undo_gives_the_image_back_with_what_the_screen_needs(api, reviewer, ima
     assert body["item"]["image"] == image.pk
     assert body["item"]["full_image_url"].endswith(f"/files/images/{image.pk}/full.jpg")
     assert [entry["key"] for entry in body["item"]["clinical"]] == ["age", "sex"]
+
+
+def test_the_review_page_refuses_a_bad_image_to_open(client, reviewer):
+    client.force_login(reviewer)
+
+    assert client.get("/review/?image=x").status_code == 400
+    assert client.get("/review/?image=0").status_code == 400
+    assert 'data-open-image="12"' in client.get("/review/?image=12").content.decode()
