@@ -64,7 +64,8 @@ def create_readers():
 
 def clear_data() -> None:
     from curation.models import DuplicateGroup, Image, ImageSource, ImportBatch, Source
-    from labeling.models import AuditEvent, Review, ReviewLease, ReviewSkip
+    from core.models import AuditEvent
+    from labeling.models import Review, ReviewLease, ReviewSkip
 
     truncate(AuditEvent, Review, ReviewLease, ReviewSkip, ImageSource, Image, ImportBatch, Source, DuplicateGroup)
 
