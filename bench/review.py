@@ -63,8 +63,8 @@ def create_readers():
 
 
 def clear_data() -> None:
-    from curation.models import DuplicateGroup, Image, ImageSource, ImportBatch, Source
     from core.models import AuditEvent
+    from curation.models import DuplicateGroup, Image, ImageSource, ImportBatch, Source
     from labeling.models import Review, ReviewLease, ReviewSkip
 
     truncate(AuditEvent, Review, ReviewLease, ReviewSkip, ImageSource, Image, ImportBatch, Source, DuplicateGroup)

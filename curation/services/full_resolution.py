@@ -8,7 +8,6 @@ itself is never served: it may carry EXIF and GPS metadata.
 from django.conf import settings
 from django.core.files.storage import default_storage
 
-from curation.imaging import process_image_bytes
 from curation.models import Image
 from curation.services.storage import content_file_write
 
@@ -26,6 +25,8 @@ def image_full_resolution(*, image: Image) -> str:
     name = full_resolution_name(image.sha256)
     if default_storage.exists(name):
         return name
+    from curation.imaging import process_image_bytes  # imagehash and numpy: not loaded by every web process
+
     with default_storage.open(image.original.name, "rb") as handle:
         data = handle.read()
     processed = process_image_bytes(

@@ -139,7 +139,7 @@ def test_curation_page_shows_counts_filters_conflicts_and_batches(client, curato
 
     assert "Counts per class" in page and "Melanocytic nevi" in page
     assert "3 images" in page
-    assert "conflicting source labels" in conflicts and "1 images" in conflicts
+    assert "conflicting source labels" in conflicts and "1 image<" in conflicts
     assert "kaggle" in page and f"/curation/imports/{ImportBatch.objects.get().pk}/" in page
 
 

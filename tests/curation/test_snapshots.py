@@ -254,7 +254,7 @@ def test_stale_items_and_diff_after_labels_change(client, curator, image_factory
     assert body["removed"] == [images[1].pk]
     assert body["relabeled"] == [{"image": images[0].pk, "from": "eczema", "to": "atopic_dermatitis"}]
     assert body["moved"] == []
-    assert "relabeled" in diff_page and "atopic_dermatitis" in diff_page
+    assert "Relabeled" in diff_page and "Atopic dermatitis" in diff_page and "atopic_dermatitis" not in diff_page
 
 
 # --- command and API -----------------------------------------------------------------------------------------------
