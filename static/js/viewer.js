@@ -7,7 +7,7 @@
   "use strict";
 
   const MAX_SCALE = 12;
-  const DOUBLE_TAP_MS = 300;
+  const DOUBLE_TAP_MS = 350;  // between the two taps, as phones allow
   const DOUBLE_TAP_PX = 30;
 
   function setInput(kind) {
@@ -121,7 +121,7 @@
       this.container.classList.remove("dragging");
     }
     if (cancelled || !pointer || event.pointerType !== "touch" || this.pointers.size) return;
-    const short = performance.now() - pointer.start < 250 &&
+    const short = performance.now() - pointer.start < 300 &&
       Math.hypot(event.clientX - pointer.startX, event.clientY - pointer.startY) < 10;
     if (!short) { this.lastTap = null; return; }
     const now = performance.now();

@@ -156,10 +156,13 @@ def test_a_phone_pinches_pans_and_double_taps_and_fits_every_class_button_on_one
     panned = page.eval_on_selector("#current-image", "e => e.style.transform")
     level = page.inner_text("#zoom-level")
     page.tap("#zoom-reset")
-    tap(cdp, *centre)
-    page.wait_for_timeout(60)
-    tap(cdp, *centre)  # double tap: zoom in
-    double_tapped = scale(page)
+    for _ in range(3):  # on a loaded machine the two taps may arrive further apart than a double tap
+        tap(cdp, *centre)
+        tap(cdp, *centre)  # double tap: zoom in
+        double_tapped = scale(page)
+        if double_tapped != 1:
+            break
+        page.wait_for_timeout(400)
     page.tap("#zoom-reset")
     page.tap("#zoom-in")
     buttoned = scale(page)
