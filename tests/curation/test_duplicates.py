@@ -149,5 +149,5 @@ def test_duplicates_page_shows_groups_side_by_side_to_curators_only(tmp_path, cl
     page = client.get("/curation/duplicates/").content.decode()
 
     assert page.count("/thumbnail.jpg") == 2
-    assert "eczema" in page and "melanoma" in page, "the source labels of the members"
+    assert "Eczema" in page and "Melanoma" in page, "the source labels of the members"
     assert "160×120" in page
