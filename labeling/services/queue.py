@@ -52,20 +52,27 @@ def review_queue_next(*, reader, count: int = 1) -> list[ReviewLease]:
     missing = count - len(held)
     if missing <= 0:
         return held
-    with transaction.atomic():
-        candidates = list(
-            reviewable_images(reader=reader)
-            .exclude(pk__in=[lease.image_id for lease in held])
-            .order_by(*_queue_order())
-            .select_for_update(skip_locked=True, of=("self",))[:missing]
-        )
-        for image in candidates:
-            if missing == 0:
-                break
-            lease = _lease(image=image, reader=reader, now=now, expires=expires)
-            if lease is not None:
-                held.append(lease)
-                missing -= 1
+    # A reader whose query started just before another reader's leases were committed may lock
+    # images that are already leased (the lease is unique, so they are refused): ask again, a few
+    # times, rather than hand out fewer images than there are.
+    for _attempt in range(3):
+        lost = 0
+        with transaction.atomic():
+            candidates = list(
+                reviewable_images(reader=reader)
+                .exclude(pk__in=[lease.image_id for lease in held])
+                .order_by(*_queue_order())
+                .select_for_update(skip_locked=True, of=("self",))[:missing]
+            )
+            for image in candidates:
+                lease = _lease(image=image, reader=reader, now=now, expires=expires)
+                if lease is None:
+                    lost += 1
+                else:
+                    held.append(lease)
+                    missing -= 1
+        if missing == 0 or not lost:
+            break
     return held
 
 
