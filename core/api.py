@@ -78,6 +78,12 @@ ERROR_ANSWERS = {
     "403": ("Error", ERROR_SCHEMA, "The caller's role may not do this."),
     "404": ("Error", ERROR_SCHEMA, "No such object, or no such page of results."),
 }
+CONFLICT_SCHEMA = {
+    "type": "object",
+    "description": "The request clashes with the current state; `code` says how, for programs.",
+    "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
+    "required": ["detail", "code"],
+}
 PAGE_PARAMETERS = {"page", "page_size"}
 
 
@@ -91,6 +97,8 @@ class AutoSchema(SpectacularAutoSchema):
       `exception_handler` returns: 401 and 403 always; 404 where the path names an
       object or the list is paged; 400 where the operation takes input (a body or
       query parameters) or asks a service to act (POST).
+    - Documents 409 (`ConflictError`) on the operations of a view whose `conflict_answer` says when
+      it is given (the services raise core.exceptions.Conflict).
     - Says that an optional query parameter may be sent empty (DRF reads it as left out).
     """
 
@@ -125,5 +133,15 @@ class AutoSchema(SpectacularAutoSchema):
                     "description": description,
                     "content": {"application/json": {"schema": component.ref}},
                 }
+        conflict = getattr(self.view, "conflict_answer", "")
+        if conflict and self.method != "GET" and "409" not in operation["responses"]:
+            component = ResolvedComponent(
+                name="ConflictError", type=ResolvedComponent.SCHEMA, schema=CONFLICT_SCHEMA, object="ConflictError"
+            )
+            registry.register_on_missing(component)
+            operation["responses"]["409"] = {
+                "description": conflict,
+                "content": {"application/json": {"schema": component.ref}},
+            }
         operation["responses"] = dict(sorted(operation["responses"].items()))
         return operation

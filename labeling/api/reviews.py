@@ -1,7 +1,9 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -101,6 +103,9 @@ class ReviewListCreateApi(APIView):
     """GET: reviews I may see (readers: their own only). POST: my review of an image."""
 
     pagination_class = Pagination
+    conflict_answer = (
+        "The image is not in your queue (`not_in_queue`): decide only an image the queue gave you or you reopened."
+    )
 
     def get_permissions(self):
         if self.request.method == "POST":
@@ -157,6 +162,7 @@ class ReviewChangeApi(APIView):
     """Change my decision on an image (opened from my history) while it is still pending."""
 
     permission_classes = [IsReader]
+    conflict_answer = "You have no decision on this image (`not_yours`)."
     InputSerializer = ReviewListCreateApi.InputSerializer
 
     @extend_schema(request=InputSerializer, responses=MyReviewOutputSerializer)
@@ -181,6 +187,9 @@ class ReviewUndoApi(APIView):
     """Retract my last review (within a few minutes, while no consensus used it); the image comes back to me."""
 
     permission_classes = [IsReader]
+    conflict_answer = (
+        "Another reader has the image open just now (`held_by_other`); change the decision from My reviews."
+    )
 
     class OutputSerializer(ReviewOutputSerializer):
         item = QueueItemSerializer()
@@ -228,6 +237,7 @@ class ReviewQueueSkipApi(APIView):
     """Skip an image: release my hold; it stays out of my queue for a while."""
 
     permission_classes = [IsReader]
+    conflict_answer = "You do not hold this image (`not_in_queue`)."
 
     @extend_schema(request=None, responses={204: None})
     def post(self, request, image_id: int):
@@ -240,6 +250,10 @@ class ReviewQueueOpenApi(APIView):
     (leased to me again). Any other image: 409 `not_in_queue`."""
 
     permission_classes = [IsReader]
+    conflict_answer = (
+        "The image is neither decided nor skipped by you (`not_in_queue`), "
+        "or another reader has it open (`held_by_other`)."
+    )
 
     class OutputSerializer(serializers.Serializer):
         mode = serializers.ChoiceField(choices=["new", "change"])
@@ -248,7 +262,12 @@ class ReviewQueueOpenApi(APIView):
 
     @extend_schema(request=None, responses=OutputSerializer)
     def post(self, request, image_id: int):
-        mode, lease = review_queue_open(reader=request.user, image_id=image_id)
+        try:
+            mode, lease = review_queue_open(reader=request.user, image_id=image_id)
+        except ValidationError as error:
+            if error.code == "no_image":  # the path names no image
+                raise NotFound(error.messages[0]) from error
+            raise
         mine = review_list_visible_to(user=request.user, mine=True, image_id=image_id).active().first()
         image = lease.image if lease else mine.image
         body = {

@@ -76,7 +76,9 @@ def test_streamed_exports_are_documented_with_their_content_types():
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
-def run_schemathesis(*, schema_file: Path, base_url: str, token: str, workdir: Path) -> subprocess.CompletedProcess:
+def run_schemathesis(
+    *, schema_file: Path, base_url: str, token: str, workdir: Path, only: str = ""
+) -> subprocess.CompletedProcess:
     command = [
         sys.executable,
         "-m",
@@ -100,6 +102,7 @@ def run_schemathesis(*, schema_file: Path, base_url: str, token: str, workdir: P
         "60",
         "--header",
         f"Authorization: Token {token}",
+        *(["--include-path-regex", only] if only else []),
     ]
     process = subprocess.Popen(
         command,
@@ -160,3 +163,46 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(
     assert f"Tested: {operations}" in result.stdout, result.stdout[-5000:]
     generated, passed = map(int, re.search(r"(\d+) generated, (\d+) passed", result.stdout).groups())
     assert generated == passed > 20 * operations, result.stdout[-5000:]
+
+
+READER_PATHS = r"^/api/v1/(reviews|review-queue|reference-images|adjudications)/"
+
+
+def test_schemathesis_finds_no_server_error_on_the_readers_operations(live_server, tmp_path):
+    """The review operations as an adjudicator (who also reads) calls them: images in the queue, in
+    dispute and labeled, so that generated requests meet leases, 409s and the undo windows."""
+    from labeling.services.queue import review_queue_next
+    from tests.conftest import make_user
+    from tests.factories import ImageFactory
+    from tests.reviewing import decide
+
+    labeled_demo_snapshot(
+        tmp_path / "set", name="fuzzed", per_class=4, size=(48, 36), classes=[1, 2], ratios=[0.5, 0.25, 0.25]
+    )
+    senior = make_user("fuzzing-senior", "adjudicator")
+    first, second = make_user("fuzz-a", "reviewer"), make_user("fuzz-b", "reviewer")
+    disputed, *_ = ImageFactory.create_batch(5)
+    decide(reader=first, image_id=disputed.pk, label_code="eczema")
+    decide(reader=second, image_id=disputed.pk, label_code="melanoma")
+    assert Image.objects.get(pk=disputed.pk).status == "disputed"
+    review_queue_next(reader=senior, count=3)
+    schema_file = tmp_path / "openapi.json"
+    schema_file.write_text(json.dumps(api_schema()))
+    workdir = tmp_path / "schemathesis"
+    workdir.mkdir()
+
+    result = run_schemathesis(
+        schema_file=schema_file,
+        base_url=live_server.url,
+        token=Token.objects.create(user=senior).key,
+        workdir=workdir,
+        only=READER_PATHS,
+    )
+
+    assert result.returncode == 0, result.stdout[-30000:]
+    operations = sum(
+        len(methods)
+        for path, methods in json.loads(schema_file.read_text())["paths"].items()
+        if re.match(READER_PATHS, path)
+    )
+    assert operations >= 10 and f"Tested: {operations}" in result.stdout, result.stdout[-5000:]

@@ -153,6 +153,8 @@ def test_an_image_that_is_not_in_my_history_cannot_be_opened(api, reviewer, revi
         response = post(api, reviewer, f"/api/v1/review-queue/{image.pk}/open/")
         assert (response.status_code, response.json()["code"]) == (409, "not_in_queue")
     assert not ReviewLease.objects.filter(reader=reviewer).exists()
+    missing = post(api, reviewer, f"/api/v1/review-queue/{skipped_by_other.pk + 1000}/open/")
+    assert missing.status_code == 404 and "There is no image" in missing.json()["detail"]
 
 
 def test_a_skipped_image_another_reader_holds_now_cannot_be_reopened(api, reviewer, reviewer2, image_factory):
