@@ -26,6 +26,7 @@
     this.pinch = null;          // {distance, scale, midX, midY, x, y} at the start of a two-finger gesture
     this.drag = null;           // {x, y} offset of a one-pointer pan
     this.lastTap = null;        // {time, x, y} of the last short touch, for double-tap
+    this.touchUpAt = -Infinity; // when a touch last ended (the browser's dblclick after it is ignored)
     this.reset();
 
     container.addEventListener("wheel", (event) => {
@@ -39,7 +40,12 @@
     container.addEventListener("pointerup", (event) => this.up(event));
     container.addEventListener("pointercancel", (event) => this.up(event, true));
     container.addEventListener("dblclick", (event) => {
-      if (event.pointerType === "touch") return;  // double-tap is handled on pointerup
+      // A double tap is handled on pointerup; the dblclick the browser makes of it (a MouseEvent, with no
+      // pointerType) must not zoom back out.
+      const fromTouch = event.pointerType === "touch" ||
+        (event.sourceCapabilities && event.sourceCapabilities.firesTouchEvents) ||
+        performance.now() - this.touchUpAt < 1000;
+      if (fromTouch) return;
       const point = this.local(event.clientX, event.clientY);
       this.toggleZoom(point.x, point.y);
     });
@@ -120,6 +126,7 @@
       this.drag = null;
       this.container.classList.remove("dragging");
     }
+    if (event.pointerType === "touch") this.touchUpAt = performance.now();
     if (cancelled || !pointer || event.pointerType !== "touch" || this.pointers.size) return;
     const short = performance.now() - pointer.start < 300 &&
       Math.hypot(event.clientX - pointer.startX, event.clientY - pointer.startY) < 10;
