@@ -1,7 +1,7 @@
 """The full-resolution copy of an image: the original's pixels, upright and in sRGB, with no metadata.
 
 Made on first request (the served image is capped at DERMCURATE_SANITIZED_MAX_SIDE
-for speed) and kept beside the other content-addressed files. The original file
+for speed) and kept beside the other content-addressed files (curation.services.storage). The original file
 itself is never served: it may carry EXIF and GPS metadata.
 """
 
@@ -9,13 +9,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 
 from curation.models import Image
-from curation.services.storage import content_file_write
-
-FULL_RESOLUTION = "full"
-
-
-def full_resolution_name(sha256: str) -> str:
-    return f"{FULL_RESOLUTION}/{sha256[:2]}/{sha256[2:4]}/{sha256}.jpg"
+from curation.services.storage import content_file_write, full_resolution_name, stored_file_open
 
 
 def image_full_resolution(*, image: Image) -> str:
@@ -27,7 +21,8 @@ def image_full_resolution(*, image: Image) -> str:
         return name
     from curation.imaging import process_image_bytes  # imagehash and numpy: not loaded by every web process
 
-    with default_storage.open(image.original.name, "rb") as handle:
+    handle, _size = stored_file_open(image.original.name)
+    with handle:
         data = handle.read()
     processed = process_image_bytes(
         data,

@@ -31,7 +31,8 @@ logger = logging.getLogger(__name__)
 ORIGINALS = "originals"
 SANITIZED = "images"
 THUMBNAILS = "thumbnails"
-CONTENT_FOLDERS = (ORIGINALS, SANITIZED, THUMBNAILS)
+FULL_RESOLUTION = "full"  # metadata-free copies at the original resolution, made on first request
+CONTENT_FOLDERS = (ORIGINALS, SANITIZED, THUMBNAILS, FULL_RESOLUTION)
 # Requests in flight at once when many files are read from a bucket: botocore's default connection
 # pool (10); more threads would only wait for a connection or open throwaway ones.
 S3_CONCURRENCY = 10
@@ -53,6 +54,10 @@ def sanitized_name(sha256: str) -> str:
 
 def thumbnail_name(sha256: str) -> str:
     return f"{THUMBNAILS}/{_shard(sha256)}.jpg"
+
+
+def full_resolution_name(sha256: str) -> str:
+    return f"{FULL_RESOLUTION}/{_shard(sha256)}.jpg"
 
 
 # --- Writing ---------------------------------------------------------------------------------------

@@ -75,7 +75,11 @@ def photo_with_gps(path, size):
     picture.save(path, "JPEG", exif=exif.tobytes(), quality=92)
 
 
-def test_full_resolution_is_the_original_size_without_metadata_and_made_once(api, client, settings, reviewer, tmp_path):
+@pytest.mark.parametrize("backend", ["disk", "s3"])
+def test_full_resolution_is_the_original_size_without_metadata_and_made_once(
+    request, backend, api, client, settings, reviewer, tmp_path
+):
+    bucket = request.getfixturevalue("s3_storage") if backend == "s3" else None
     settings.DERMCURATE_SANITIZED_MAX_SIDE = 400
     folder = tmp_path / "set" / "1. Eczema 1677"
     folder.mkdir(parents=True)
@@ -96,6 +100,8 @@ def test_full_resolution_is_the_original_size_without_metadata_and_made_once(api
     assert not picture.getexif() and b"PhoneMaker" not in data
     assert b"".join(again.streaming_content) == data
     assert data != (tmp_path / "set" / "1. Eczema 1677" / "big.jpg").read_bytes(), "never the original file"
+    if bucket is not None:
+        assert bucket.read(f"full/{image.sha256[:2]}/{image.sha256[2:4]}/{image.sha256}.jpg") == data
     client.logout()
     assert client.get(f"/files/images/{image.pk}/full.jpg").status_code == 401
 
