@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.permissions import role_required
 from accounts.roles import Role
+from core.forms import refuse
 from curation.models import Image
 from curation.services.images import image_override
 from labeling.forms import AdjudicationForm, AdjudicationUndoForm, AgreementFilterForm, HistorySearchForm, OverrideForm
@@ -202,7 +203,9 @@ def image_history(request, image_id: int):
     form = OverrideForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
-        if form.is_valid():
+        if not form.is_valid():
+            status = refuse(request, form)
+        else:
             try:
                 image_override(
                     image=image,
@@ -212,11 +215,10 @@ def image_history(request, image_id: int):
                     exclusion_reason=form.cleaned_data["exclusion_reason"] or None,
                 )
             except ValidationError as error:
-                messages.error(request, " ".join(error.messages))
+                status = refuse(request, error)
             else:
                 messages.success(request, f"Image {image.pk} overridden.")
-            return redirect("labeling:image-history", image_id=image.pk)
-        status = 400
+                return redirect("labeling:image-history", image_id=image.pk)
     return render(
         request,
         "labeling/image_history.html",
