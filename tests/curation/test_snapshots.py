@@ -46,6 +46,21 @@ def test_only_labeled_images_go_in_with_their_labels(image_factory):
     assert snapshot.stats["exclusions"] == {"blurry": 1, "duplicate": 1}
 
 
+def test_exclusion_reasons_read_as_words_on_the_snapshot_and_images_pages(client, curator, image_factory):
+    labeled(image_factory, "eczema", 2)
+    image_factory(status="excluded", exclusion_reason="blurry")
+    image_factory(status="excluded", exclusion_reason="duplicate")
+    snapshot = snapshot_create(name="s1")
+    client.force_login(curator)
+
+    snapshot_page = client.get(f"/snapshots/{snapshot.pk}/").content.decode()
+    images_page = client.get("/curation/?status=excluded").content.decode()
+
+    for page in (snapshot_page, images_page):
+        assert "Blurry / out of focus" in page and "Duplicate of a kept image" in page
+        assert ">blurry<" not in page and "excluded: blurry" not in page and ">duplicate<" not in page
+
+
 def test_splits_follow_the_ratios_per_class(image_factory):
     for code in ("eczema", "melanoma", "melanocytic_nevi"):
         labeled(image_factory, code, 100)
