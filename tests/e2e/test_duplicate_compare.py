@@ -33,7 +33,7 @@ def three_groups(tmp_path):
 
 def current_group(page) -> int:
     page.wait_for_function(
-        "document.getElementById('compare') && document.getElementById('compare').dataset.state === 'ready'"
+        "() => document.getElementById('compare') && document.getElementById('compare').dataset.state === 'ready'"
     )
     return int(page.get_attribute("#compare", "data-group"))
 
@@ -51,13 +51,13 @@ def test_same_photo_not_the_same_and_next_group_by_keys(page, live_server, three
     page.keyboard.press("2")  # keep the second image shown
     assert page.get_attribute("#compare", "data-keep") == str(keep)
     page.keyboard.press("S")  # same photo
-    page.wait_for_function(f"document.getElementById('compare').dataset.group === '{second.pk}'")
+    page.wait_for_function("id => document.getElementById('compare').dataset.group === id", arg=str(second.pk))
     members = list(Image.objects.filter(duplicate_group=first).order_by("pk"))
     assert {(m.pk == keep, m.status) for m in members} == {(True, "pending"), (False, "excluded")}
 
     assert current_group(page) == second.pk
     page.keyboard.press("D")  # not the same
-    page.wait_for_function(f"document.getElementById('compare').dataset.group === '{third.pk}'")
+    page.wait_for_function("id => document.getElementById('compare').dataset.group === id", arg=str(third.pk))
     assert NotDuplicateDecision.objects.count() == 1
     assert not DuplicateGroup.objects.filter(pk=second.pk).exists(), "its pair no longer groups"
 
