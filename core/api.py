@@ -7,8 +7,20 @@ from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
-from rest_framework import exceptions
+from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from core.services.jobs import JobQueueUnavailable
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "service_unavailable"
+
+    def __init__(self, detail: str, *, code: str, wait: int):
+        # The code in the body, for clients that branch on it rather than on the wording.
+        super().__init__({"detail": detail, "code": code}, code)
+        self.wait = wait  # DRF's handler sends it as Retry-After
 
 
 def exception_handler(exc, context):
@@ -21,6 +33,8 @@ def exception_handler(exc, context):
             exc = exceptions.ValidationError({"detail": exc.messages if len(exc.messages) > 1 else exc.messages[0]})
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, JobQueueUnavailable):
+        exc = ServiceUnavailable(str(exc), code="job_queue_unavailable", wait=exc.retry_after)
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(response.data, list):
         # A bare `ValidationError("…")` renders as a list; every error body is an object.

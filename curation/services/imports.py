@@ -29,7 +29,7 @@ from django.db import transaction
 from django.db.models import Count, F, Min, Sum
 from django.utils import timezone
 
-from core.services.jobs import JobExecution, job_claim, job_enqueue, job_running, job_send
+from core.services.jobs import JobExecution, job_claim, job_enqueue, job_queue_check, job_running, job_send
 from curation.importing import (
     ClassIndex,
     FileEntry,
@@ -286,6 +286,7 @@ def import_batch_request(
         label_column=label_column,
     )
     upload.seek(0)
+    job_queue_check()  # no row and no stored upload while the broker is down
     with transaction.atomic():
         batch = import_batch_create(
             source_name=source_name,
