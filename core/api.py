@@ -63,6 +63,12 @@ ERROR_SCHEMA = {
     "properties": {"detail": {"type": "string"}},
     "required": ["detail"],
 }
+CODED_ERROR_SCHEMA = {
+    "type": "object",
+    "description": "Why the request was refused, and a code to branch on.",
+    "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
+    "required": ["detail"],
+}
 VALIDATION_ERROR_SCHEMA = {
     "type": "object",
     "description": (
@@ -80,6 +86,18 @@ ERROR_ANSWERS = {
     "401": ("Error", ERROR_SCHEMA, "No valid credentials (send `Authorization: Token <token>`)."),
     "403": ("Error", ERROR_SCHEMA, "The caller's role may not do this."),
     "404": ("Error", ERROR_SCHEMA, "No such object, or no such page of results."),
+    "413": ("CodedError", CODED_ERROR_SCHEMA, 'The request body is larger than its limit (README, "Operating it").'),
+    "429": (
+        "CodedError",
+        CODED_ERROR_SCHEMA,
+        "Too many requests (the API's rate), or too many failed logins (`locked_out`); see `Retry-After`.",
+    ),
+    "503": (
+        "CodedError",
+        CODED_ERROR_SCHEMA,
+        "The database (`database_unavailable`) or the job queue (`job_queue_unavailable`) is not answering; "
+        "nothing was done. See `Retry-After`.",
+    ),
 }
 PAGE_PARAMETERS = {"page", "page_size"}
 
@@ -91,9 +109,10 @@ class AutoSchema(SpectacularAutoSchema):
       (LabelClassListApi.OutputSerializer → LabelClassListOutput), so that the
       components of the schema are unique and readable.
     - Documents the error answers every operation can give, with the bodies that
-      `exception_handler` returns: 401 and 403 always; 404 where the path names an
-      object or the list is paged; 400 where the operation takes input (a body or
-      query parameters) or asks a service to act (POST).
+      `exception_handler` returns: 401, 403, 429 (rates, lockout) and 503 (an outage)
+      always; 404 where the path names an object or the list is paged; 400 where the
+      operation takes input (a body or query parameters) or asks a service to act
+      (POST); 413 where it takes a body.
     - Says that an optional query parameter may be sent empty (DRF reads it as left out).
     """
 
@@ -110,11 +129,13 @@ class AutoSchema(SpectacularAutoSchema):
             return None
         parameters = operation.get("parameters", [])
         query = {parameter["name"] for parameter in parameters if parameter["in"] == "query"}
-        codes = ["401", "403"]
+        codes = ["401", "403", "429", "503"]
         if any(parameter["in"] == "path" for parameter in parameters) or query & PAGE_PARAMETERS:
             codes.append("404")
         if "requestBody" in operation or self.method in ("POST", "PUT", "PATCH") or query:
             codes.append("400")
+        if "requestBody" in operation:
+            codes.append("413")
         for parameter in parameters:
             if parameter["in"] == "query" and not parameter.get("required"):
                 # As DRF reads a query string: `?split=` is the same as leaving `split` out.

@@ -12,6 +12,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from curation.models import ImportBatch, Snapshot, Source
+from ml.models import TrainingRun
 from tests.conftest import PASSWORD
 from tests.samples import lesion_jpeg, write_zip
 
@@ -118,12 +119,15 @@ def test_deeply_nested_json_typed_into_the_training_form_is_an_error_message(cli
     snapshot = Snapshot.objects.create(
         name="s", seed=0, ratios=[0.8, 0.1, 0.1], content_hash="0" * 64, item_count=0, created_at=timezone.now()
     )
-    config = "[" * 100_000 + "]" * 100_000
+    deep = "[" * 50 + "]" * 50  # within the field's length, past the nesting limit
+    huge = "[" * 100_000 + "]" * 100_000
 
-    response = client.post("/ml/runs/", {"snapshot": snapshot.pk, "config": config}, follow=True)
+    answers = [client.post("/ml/runs/", {"snapshot": snapshot.pk, "config": config}) for config in (deep, huge)]
 
-    assert response.status_code == 200
-    assert "not valid JSON" in response.content.decode()
+    assert [answer.status_code for answer in answers] == [400, 400]
+    assert "nested deeper than 20 levels" in answers[0].content.decode()
+    assert "at most 10000 characters" in answers[1].content.decode()
+    assert not TrainingRun.objects.exists()
 
 
 @pytest.mark.django_db
