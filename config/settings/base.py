@@ -309,10 +309,15 @@ DERMCURATE_UPLOAD_PATHS = env.list(
 )
 # JSON bodies (and JSON typed into forms) nested deeper than this are refused with a 400.
 DERMCURATE_JSON_MAX_DEPTH = env.int("DERMCURATE_JSON_MAX_DEPTH", default=20)
-# Slow bodies (gunicorn; see config/wsgi.py): a body that sends nothing for BODY_IDLE_SECONDS, or
-# arrives slower than 30 s + its size at BODY_MIN_BYTES_PER_SECOND, is cut off with a 408.
+# Slow bodies (gunicorn; core/slow_body.py): a body that sends nothing for BODY_IDLE_SECONDS, or takes
+# longer than BODY_IDLE_SECONDS + its size at BODY_MIN_BYTES_PER_SECOND, is cut off with a 408
+# (at the defaults a 4 GiB zip may take 18 h: at least 64 KiB/s).
 DERMCURATE_BODY_IDLE_SECONDS = env.float("DERMCURATE_BODY_IDLE_SECONDS", default=20)
 DERMCURATE_BODY_MIN_BYTES_PER_SECOND = env.int("DERMCURATE_BODY_MIN_BYTES_PER_SECOND", default=64 * 1024)
+
+# Where `manage.py backup` / `restore` find pg_dump and pg_restore (empty: PATH, then the newest
+# /usr/lib/postgresql/*/bin). They must be of the server's major version or newer.
+DERMCURATE_PG_BIN_DIR = env("DERMCURATE_PG_BIN_DIR", default="")
 
 # Security headers (the CSP is django-csp's, set with the review pages). Pages that need the
 # camera opt in with core.middleware.permissions_policy(camera="self").
