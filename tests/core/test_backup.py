@@ -60,7 +60,7 @@ def _populate(tmp_path) -> None:
     reader = make_user("backup-reader", Role.REVIEWER)
     make_user("backup-curator", Role.CURATOR)
     snapshot = labeled_demo_snapshot(
-        tmp_path / "drawn", name="backup-v1", per_class=4, size=(64, 48), classes=[1, 2], ratios=[0.5, 0.25, 0.25]
+        tmp_path / "drawn", name="backup-v1", per_class=4, size=(64, 64), classes=[1, 2], ratios=[0.5, 0.25, 0.25]
     )
     pending = ImageFactory()
     review_submit(reader=reader, image_id=pending.pk, label_code="eczema")
