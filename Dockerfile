@@ -16,6 +16,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN useradd --create-home --uid 1000 dermcurate
 WORKDIR /app
 
+# pg_dump / pg_restore for `manage.py backup` and `restore`, of the same major version as the
+# compose file's PostgreSQL (16), from the PostgreSQL project's Debian repository.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends postgresql-common \
+    && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
+    && apt-get install -y --no-install-recommends postgresql-client-16 \
+    && rm -rf /var/lib/apt/lists/*
+
 COPY requirements.txt .
 RUN pip install -r requirements.txt \
     && if [ -n "$TF_EXTRA" ]; then \
@@ -31,4 +39,4 @@ RUN DJANGO_SECRET_KEY=collectstatic-build-step-only-not-used-at-runtime-01234567
 
 USER dermcurate
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]
+CMD ["gunicorn", "config.wsgi:application", "-c", "gunicorn.conf.py"]

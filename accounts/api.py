@@ -1,4 +1,4 @@
-from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth import authenticate, get_user_model, user_logged_in
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
@@ -19,6 +19,8 @@ class TokenCreateApi(APIView):
     permission_classes = [AllowAny]
     # Scripts send JSON; `curl -d username=… -d password=…` sends a form.
     parser_classes = [JSONParser, FormParser]
+    # Guarded by the login lockout (django-axes) rather than a rate: see accounts.lockout.
+    throttle_classes = []
 
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=get_user_model()._meta.get_field("username").max_length)
@@ -36,11 +38,14 @@ class TokenCreateApi(APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(request, **data.validated_data)
+        # django-axes marks the Django request it is given; AxesMiddleware turns a lockout into a 429.
+        user = authenticate(request._request, **data.validated_data)
         if user is None:
             raise AuthenticationFailed("Wrong username or password.")
         roles = sorted(user_roles(user))
         if not roles:
             raise PermissionDenied("This user holds no role; a curator must give it one first.")
+        # A token login is a login: last_login is updated and django-axes forgets earlier failures.
+        user_logged_in.send(sender=type(user), request=request._request, user=user)
         token, _ = Token.objects.get_or_create(user=user)
         return Response(self.OutputSerializer({"token": token.key, "roles": roles}).data, status=status.HTTP_200_OK)

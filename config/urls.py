@@ -30,3 +30,6 @@ urlpatterns = [
     path("", include("labeling.urls")),
     path("", include("ml.urls")),
 ]
+
+# Outages (database, job queue) answer 503 with a clear message instead of a 500.
+handler500 = "core.views.server_error"

@@ -11,10 +11,21 @@ from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.exceptions import Conflict
+from core.services.jobs import JobQueueUnavailable
 
 
 class ConflictError(exceptions.ValidationError):
     status_code = status.HTTP_409_CONFLICT
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "service_unavailable"
+
+    def __init__(self, detail: str, *, code: str, wait: int):
+        # The code in the body, for clients that branch on it rather than on the wording.
+        super().__init__({"detail": detail, "code": code}, code)
+        self.wait = wait  # DRF's handler sends it as Retry-After
 
 
 def exception_handler(exc, context):
@@ -32,6 +43,8 @@ def exception_handler(exc, context):
             exc = (ConflictError if isinstance(exc, Conflict) else exceptions.ValidationError)(body)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, JobQueueUnavailable):
+        exc = ServiceUnavailable(str(exc), code="job_queue_unavailable", wait=exc.retry_after)
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(response.data, list):
         # A bare `ValidationError("…")` renders as a list; every error body is an object.
@@ -60,6 +73,12 @@ ERROR_SCHEMA = {
     "properties": {"detail": {"type": "string"}},
     "required": ["detail"],
 }
+CODED_ERROR_SCHEMA = {
+    "type": "object",
+    "description": "Why the request was refused, and a code to branch on.",
+    "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
+    "required": ["detail"],
+}
 VALIDATION_ERROR_SCHEMA = {
     "type": "object",
     "description": (
@@ -77,6 +96,18 @@ ERROR_ANSWERS = {
     "401": ("Error", ERROR_SCHEMA, "No valid credentials (send `Authorization: Token <token>`)."),
     "403": ("Error", ERROR_SCHEMA, "The caller's role may not do this."),
     "404": ("Error", ERROR_SCHEMA, "No such object, or no such page of results."),
+    "413": ("CodedError", CODED_ERROR_SCHEMA, 'The request body is larger than its limit (README, "Operating it").'),
+    "429": (
+        "CodedError",
+        CODED_ERROR_SCHEMA,
+        "Too many requests (the API's rate), or too many failed logins (`locked_out`); see `Retry-After`.",
+    ),
+    "503": (
+        "CodedError",
+        CODED_ERROR_SCHEMA,
+        "The database (`database_unavailable`) or the job queue (`job_queue_unavailable`) is not answering; "
+        "nothing was done. See `Retry-After`.",
+    ),
 }
 CONFLICT_SCHEMA = {
     "type": "object",
@@ -94,9 +125,10 @@ class AutoSchema(SpectacularAutoSchema):
       (LabelClassListApi.OutputSerializer → LabelClassListOutput), so that the
       components of the schema are unique and readable.
     - Documents the error answers every operation can give, with the bodies that
-      `exception_handler` returns: 401 and 403 always; 404 where the path names an
-      object or the list is paged; 400 where the operation takes input (a body or
-      query parameters) or asks a service to act (POST).
+      `exception_handler` returns: 401, 403, 429 (rates, lockout) and 503 (an outage)
+      always; 404 where the path names an object or the list is paged; 400 where the
+      operation takes input (a body or query parameters) or asks a service to act
+      (POST); 413 where it takes a body.
     - Documents 409 (`ConflictError`) on the operations of a view whose `conflict_answer` says when
       it is given (the services raise core.exceptions.Conflict).
     - Says that an optional query parameter may be sent empty (DRF reads it as left out).
@@ -115,11 +147,13 @@ class AutoSchema(SpectacularAutoSchema):
             return None
         parameters = operation.get("parameters", [])
         query = {parameter["name"] for parameter in parameters if parameter["in"] == "query"}
-        codes = ["401", "403"]
+        codes = ["401", "403", "429", "503"]
         if any(parameter["in"] == "path" for parameter in parameters) or query & PAGE_PARAMETERS:
             codes.append("404")
         if "requestBody" in operation or self.method in ("POST", "PUT", "PATCH") or query:
             codes.append("400")
+        if "requestBody" in operation:
+            codes.append("413")
         for parameter in parameters:
             if parameter["in"] == "query" and not parameter.get("required"):
                 # As DRF reads a query string: `?split=` is the same as leaving `split` out.

@@ -87,13 +87,14 @@ def process_entry(relative_path: str) -> StoredImage | AlreadyPresent | ImageRej
         except (OSError, zipfile.BadZipFile, KeyError) as error:
             return ImageRejected(f"unreadable: {error}")
         result = process_image_file_bytes(data)
-        if isinstance(result, ProcessedImage):
-            return _store(result)
-        return result
+        if not isinstance(result, ProcessedImage):
+            return result
     except ImageRejected as rejection:
         return rejection
     except Exception as error:  # one bad file must not stop an import
         return ImageRejected(f"unreadable: {type(error).__name__}: {error}")
+    # Outside the handler above: a failed write (a full disk) is not a bad file; it stops the import.
+    return _store(result)
 
 
 def process_image_file_bytes(data: bytes) -> ProcessedImage | AlreadyPresent:
@@ -115,9 +116,18 @@ def _store(result: ProcessedImage) -> StoredImage:
         "sanitized": storage.sanitized_name(result.sha256),
         "thumbnail": storage.thumbnail_name(result.sha256),
     }
-    storage.content_file_write(name=names["original"], data=result.original_bytes)
-    storage.content_file_write(name=names["sanitized"], data=result.sanitized_jpeg)
-    storage.content_file_write(name=names["thumbnail"], data=result.thumbnail_jpeg)
+    written = []
+    try:
+        for key, data in (
+            ("original", result.original_bytes),
+            ("sanitized", result.sanitized_jpeg),
+            ("thumbnail", result.thumbnail_jpeg),
+        ):
+            written.append(storage.content_file_write(name=names[key], data=data))
+    except BaseException:
+        # No row will name these: an image's files are stored all three or not at all.
+        storage.content_files_delete(written)
+        raise
     return StoredImage(
         sha256=result.sha256,
         original_name=names["original"],

@@ -6,6 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from core.forms import IdChoiceField
+from core.jsonsafe import JSONTooDeep, check_json_depth
 from curation.models import Snapshot
 from ml.hardware import default_preset
 from ml.models import ModelVersion
@@ -32,6 +33,10 @@ class TrainingConfigField(forms.CharField):
         try:
             overrides = json.loads(text, parse_constant=_refuse_constant)
         except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError, as is a 5000-digit int
+            raise ValidationError(f"not valid JSON ({error}).") from None
+        try:
+            check_json_depth(overrides)
+        except JSONTooDeep as error:
             raise ValidationError(f"not valid JSON ({error}).") from None
         if not isinstance(overrides, dict):
             raise ValidationError(

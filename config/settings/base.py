@@ -5,6 +5,7 @@ under `var/`, and Celery on kombu's filesystem broker under `var/`, so a real
 worker process runs without PostgreSQL or Redis.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -170,7 +171,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "DermCurate API",
     "DESCRIPTION": "Curate, label and export skin-disease photos; train and serve classifiers.",
     "VERSION": "1.0.0",
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": ["accounts.permissions.HasAnyRole"],
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI and ReDoc from drf-spectacular-sidecar's static files: the docs work offline.
@@ -282,3 +283,87 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Operating under load, faults and attackers (issue 14) ----------------------------------------
+# Every limit below is in README "Operating it".
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE.insert(0, "core.middleware.RequestSizeLimitMiddleware")
+MIDDLEWARE.insert(2, "core.middleware.PermissionsPolicyMiddleware")  # after SecurityMiddleware
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as django-axes asks
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+
+# Brute-force protection (django-axes): after LIMIT failed logins for one username, or from one
+# address, with no more than LOCKOUT_MINUTES between them, that username or address is locked out
+# for LOCKOUT_MINUTES after its last failure. Curators unlock with `unlock_user` or in the admin.
+DERMCURATE_LOGIN_FAILURE_LIMIT = env.int("DERMCURATE_LOGIN_FAILURE_LIMIT", default=5)
+DERMCURATE_LOGIN_LOCKOUT_MINUTES = env.int("DERMCURATE_LOGIN_LOCKOUT_MINUTES", default=15)
+# Proxies in front of the web server that append to X-Forwarded-For (0: the client's own address).
+DERMCURATE_TRUSTED_PROXY_COUNT = env.int("DERMCURATE_TRUSTED_PROXY_COUNT", default=0)
+AXES_FAILURE_LIMIT = DERMCURATE_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=DERMCURATE_LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks
+AXES_RESET_ON_SUCCESS = True
+# Attempts made while locked out are refused without moving the end of the lockout.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_address"
+AXES_ENABLE_ADMIN = False  # accounts.admin shows lockouts to curators, with an unlock action
+AXES_VERBOSE = False
+
+# API throttling (DRF), per signed-in user; rates are "N/second|minute|hour|day", or empty for none.
+# The token endpoint is guarded by the lockout above instead.
+DERMCURATE_API_RATES = {
+    "user": env("DERMCURATE_API_RATE_USER", default="600/minute") or None,
+    "anon": env("DERMCURATE_API_RATE_ANON", default="60/minute") or None,
+}
+REST_FRAMEWORK["NUM_PROXIES"] = DERMCURATE_TRUSTED_PROXY_COUNT
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["core.throttling.UserRateThrottle", "core.throttling.AnonRateThrottle"]
+# Throttle counters live in this cache: shared by every web process when it is Redis
+# (redis://…/1); the default keeps them per process. When it fails, requests go through unthrottled.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": env.cache_url("DERMCURATE_THROTTLE_CACHE_URL", default="locmemcache://throttle"),
+}
+if CACHES["throttle"]["BACKEND"].endswith("RedisCache"):
+    CACHES["throttle"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 0.5, "socket_timeout": 0.5})
+
+# Request sizes. A body larger than its limit is answered 413 from its Content-Length, before it is read.
+# Uploads (multipart bodies to UPLOAD_PATHS: import zips, photos to predict) may be up to
+# UPLOAD_MAX_BYTES and are streamed to a temporary file; every other body is held in memory and
+# may be up to DATA_UPLOAD_MAX_MEMORY_SIZE.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_FILE_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+DERMCURATE_UPLOAD_MAX_BYTES = env.int("DERMCURATE_UPLOAD_MAX_BYTES", default=4 * 1024**3)
+DERMCURATE_UPLOAD_PATHS = env.list(
+    "DERMCURATE_UPLOAD_PATHS", default=["/api/v1/imports/", "/curation/imports/new/", "/api/v1/predict/"]
+)
+# JSON bodies (and JSON typed into forms) nested deeper than this are refused with a 400.
+DERMCURATE_JSON_MAX_DEPTH = env.int("DERMCURATE_JSON_MAX_DEPTH", default=20)
+# Slow bodies (gunicorn; core/slow_body.py): a body that sends nothing for BODY_IDLE_SECONDS, or takes
+# longer than BODY_IDLE_SECONDS + its size at BODY_MIN_BYTES_PER_SECOND, is cut off with a 408
+# (at the defaults a 4 GiB zip may take 18 h: at least 64 KiB/s).
+DERMCURATE_BODY_IDLE_SECONDS = env.float("DERMCURATE_BODY_IDLE_SECONDS", default=20)
+DERMCURATE_BODY_MIN_BYTES_PER_SECOND = env.int("DERMCURATE_BODY_MIN_BYTES_PER_SECOND", default=64 * 1024)
+
+# Where `manage.py backup` / `restore` find pg_dump and pg_restore (empty: PATH, then the newest
+# /usr/lib/postgresql/*/bin). They must be of the server's major version or newer.
+DERMCURATE_PG_BIN_DIR = env("DERMCURATE_PG_BIN_DIR", default="")
+
+# Security headers (the CSP is django-csp's, set with the review pages). Pages that need the
+# camera opt in with core.middleware.permissions_policy(camera="self").
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+DERMCURATE_PERMISSIONS_POLICY = {
+    "camera": "()",
+    "microphone": "()",
+    "geolocation": "()",
+    "payment": "()",
+    "usb": "()",
+}
+
+# Database connections: kept open between requests and checked before reuse, so a restarted
+# PostgreSQL costs one failed request per connection, not a web restart (bench/RESULTS.md, load).
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = DATABASES["default"]["CONN_MAX_AGE"] != 0
+# Answers while the database is down: 503 with Retry-After, never a traceback.
+DERMCURATE_UNAVAILABLE_RETRY_AFTER_SECONDS = 30

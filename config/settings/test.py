@@ -21,3 +21,5 @@ STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.s
 ML_BASE_WEIGHTS = env("ML_BASE_WEIGHTS", default="none")
 STATIC_ROOT = VAR_DIR / "static"
 WHITENOISE_AUTOREFRESH = True
+# The suite is not throttled; tests of throttling set DERMCURATE_API_RATES themselves.
+DERMCURATE_API_RATES = {"user": None, "anon": None}

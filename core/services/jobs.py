@@ -41,6 +41,18 @@ class JobCancelled(Exception):
     """Raised inside a job's work when a curator asked it to stop."""
 
 
+class JobQueueUnavailable(Exception):
+    """The broker does not answer, so no job can be started now (the API answers 503)."""
+
+    retry_after = 30
+
+    def __init__(self, reason: str = ""):
+        super().__init__(
+            "Job queue unavailable: the broker does not answer, so nothing was started. "
+            "Try again once it is back." + (f" ({reason})" if reason else "")
+        )
+
+
 def job_models() -> list[type[Job]]:
     """Every concrete job model of the project (ImportBatch, TrainingRun, …)."""
     return [model for model in apps.get_models() if issubclass(model, Job)]
@@ -66,6 +78,22 @@ def describe_error(error: BaseException) -> str:
 
 
 # --- Dispatch ------------------------------------------------------------------------------------
+
+
+def job_queue_check() -> None:
+    """Raise JobQueueUnavailable unless the broker answers now; call it before making a job's row.
+
+    A request that starts a job then fails whole, leaving no row. Should the broker
+    go away in the moment between this check and the send, the row stays queued
+    and the beat task sends it once the broker is back (jobs_send_undispatched).
+    """
+    from celery import current_app
+
+    try:
+        with current_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=2)
+    except Exception as error:  # the broker's errors vary by transport
+        raise JobQueueUnavailable(type(error).__name__) from error
 
 
 def job_enqueue(job: Job) -> None:
@@ -263,6 +291,7 @@ def job_retry(*, job: Job, actor=None) -> Job:
     locked = type(job).objects.select_for_update().get(pk=job.pk)
     if not locked.can_retry:
         raise ValidationError(f"Only a failed or cancelled job can be retried; {locked.job_title} is {locked.status}.")
+    job_queue_check()
     before = {"status": locked.status, "error": locked.error, "attempts": locked.attempts}
     locked.job_prepare_retry()
     locked.status = JobStatus.QUEUED

@@ -29,7 +29,7 @@ from django.db import transaction
 from django.db.models import Count, F, Min, Sum
 from django.utils import timezone
 
-from core.services.jobs import JobExecution, job_claim, job_enqueue, job_running, job_send
+from core.services.jobs import JobExecution, job_claim, job_enqueue, job_queue_check, job_running, job_send
 from curation.importing import (
     ClassIndex,
     FileEntry,
@@ -286,6 +286,7 @@ def import_batch_request(
         label_column=label_column,
     )
     upload.seek(0)
+    job_queue_check()  # no row and no stored upload while the broker is down
     with transaction.atomic():
         batch = import_batch_create(
             source_name=source_name,
@@ -671,16 +672,21 @@ def _chunk_work(
         writer = _ChunkWriter(batch=batch, chunk=chunk, execution=execution, metadata=_metadata_of(batch))
         done_before = _files_done(batch) - chunk.progress_done
         results = executor.map(import_pool.process_entry, [entry[0] for entry in chunk.entries], chunksize=4)
-        for entry, result in zip(chunk.entries, results, strict=True):
-            writer.add(entry, result)
-            if writer.processed % 50 == 0:
-                if batch_execution is not None:
-                    batch_execution.check_cancelled()
-                elif not ImportBatch.objects.filter(pk=batch.pk, status=ImportBatch.Status.RUNNING).exists():
-                    raise ValidationError(f"Import #{batch.pk} stopped; this chunk stops too.")
-                if progress:
-                    progress(done_before + writer.processed, total)
-        writer.flush()
+        try:
+            for entry, result in zip(chunk.entries, results, strict=True):
+                writer.add(entry, result)
+                if writer.processed % 50 == 0:
+                    if batch_execution is not None:
+                        batch_execution.check_cancelled()
+                    elif not ImportBatch.objects.filter(pk=batch.pk, status=ImportBatch.Status.RUNNING).exists():
+                        raise ValidationError(f"Import #{batch.pk} stopped; this chunk stops too.")
+                    if progress:
+                        progress(done_before + writer.processed, total)
+            writer.flush()
+        except BaseException:
+            # A file write failed mid-chunk (a full disk): this chunk's unsaved files go, earlier flushes stay.
+            writer.discard_unwritten()
+            raise
         with transaction.atomic():
             ImportChunk.objects.filter(pk=chunk.pk).update(
                 files_ok=writer.files_ok,
@@ -765,11 +771,7 @@ class _ChunkWriter:
             with transaction.atomic():
                 self._write_rows()
         except BaseException:
-            # The rows did not commit: their files must not stay behind.
-            stored = set(Image.objects.filter(sha256__in=list(self.new_images)).values_list("sha256", flat=True))
-            storage.content_files_delete(
-                [n for n in self.written_files if n.rsplit("/", 1)[-1].split(".")[0] not in stored]
-            )
+            self.discard_unwritten()
             raise
         new, processed = len(self.new_images), self.processed - self.flushed
         self.new_images, self.written_files, self.provenance, self.rejected = {}, [], [], []
@@ -779,6 +781,15 @@ class _ChunkWriter:
             imported=F("imported") + new, progress_done=F("progress_done") + processed
         )
         self.execution.check_cancelled()
+
+    def discard_unwritten(self) -> None:
+        """Delete the files whose rows did not commit (a failed flush, a full disk mid-chunk):
+        they must not stay behind."""
+        stored = set(Image.objects.filter(sha256__in=list(self.new_images)).values_list("sha256", flat=True))
+        storage.content_files_delete(
+            [n for n in self.written_files if n.rsplit("/", 1)[-1].split(".")[0] not in stored]
+        )
+        self.written_files = []
 
     def _write_rows(self) -> None:
         # ignore_conflicts: a concurrent import (or chunk) of the same bytes may have won the race.

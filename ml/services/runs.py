@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.services.jobs import JobCancelled, JobExecution, job_claim, job_enqueue, job_running
+from core.services.jobs import JobCancelled, JobExecution, job_claim, job_enqueue, job_queue_check, job_running
 from curation.models import LabelClass, Snapshot, SnapshotItem
 from curation.services.storage import stored_files_local
 from ml.models import TrainingRun
@@ -33,6 +33,8 @@ def training_run_request(
     existing = TrainingRun.objects.active().filter(snapshot=snapshot, config_hash=digest).first()
     if existing:
         return existing, False
+    if not sync:
+        job_queue_check()  # no row while the broker is down
     try:
         with transaction.atomic():
             run = TrainingRun.objects.create(

@@ -5,12 +5,15 @@ import re
 
 from tests.conftest import REPO_ROOT
 
-ENV_METHODS = {"int", "bool", "list", "db", "float", "str", "json", "url", "path", "dict", "tuple"}
+ENV_METHODS = {"int", "bool", "list", "db", "float", "str", "json", "url", "path", "dict", "tuple", "cache_url"}
 # Documented variables that something other than config/settings reads, and where.
 READ_ELSEWHERE = {
     "DJANGO_SETTINGS_MODULE": "manage.py",
     "DERMCURATE_PORT": "scripts/run-demo.py",
 }
+GUNICORN = ("WORKERS", "THREADS", "BIND", "TIMEOUT", "GRACEFUL_TIMEOUT", "KEEPALIVE", "MAX_REQUESTS",
+            "MAX_REQUESTS_JITTER", "ACCESS_LOG", "CONTROL_SOCKET")  # fmt: skip
+READ_ELSEWHERE.update({f"GUNICORN_{name}": "gunicorn.conf.py" for name in GUNICORN})
 
 
 def variables_the_settings_read() -> set[str]:

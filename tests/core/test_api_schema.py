@@ -55,11 +55,13 @@ def test_every_operation_documents_its_error_answers():
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             codes = set(operation["responses"])
-            assert {"401", "403"} <= codes, (method, path)
+            assert {"401", "403", "429", "503"} <= codes, (method, path)
             if "{" in path:
                 assert "404" in codes, (method, path)
             if method == "post":
                 assert "400" in codes, (method, path)
+            if "requestBody" in operation:
+                assert "413" in codes, (method, path)
     assert schema["components"]["schemas"]["Error"]["required"] == ["detail"]
 
 
