@@ -14,6 +14,7 @@ from django.core.management.base import CommandError
 
 from accounts.roles import Role
 from core.services.audit import audit_record
+from labeling.services.queue import review_queue_next
 from labeling.services.reviews import review_submit
 from tests.conftest import REPO_ROOT, make_user, subprocess_env
 from tests.factories import ImageFactory
@@ -62,8 +63,9 @@ def _populate(tmp_path) -> None:
     snapshot = labeled_demo_snapshot(
         tmp_path / "drawn", name="backup-v1", per_class=4, size=(64, 64), classes=[1, 2], ratios=[0.5, 0.25, 0.25]
     )
-    pending = ImageFactory()
-    review_submit(reader=reader, image_id=pending.pk, label_code="eczema")
+    ImageFactory()
+    (lease,) = review_queue_next(reader=reader)  # a reader decides only what the queue gave them
+    review_submit(reader=reader, image_id=lease.image_id, label_code="eczema")
     audit_record(actor=reader, action="test_event", target="image:1", before={"a": 1}, after={"a": 2}, reason="ü")
     assert snapshot.item_count > 0
 
@@ -123,11 +125,13 @@ def test_a_postgresql_backup_restores_into_an_empty_database_with_everything_equ
 SQLITE_SEED = r"""
 from accounts.services import user_create_or_update
 from core.services.audit import audit_record
+from labeling.services.queue import review_queue_next
 from labeling.services.reviews import review_submit
 from tests.factories import ImageFactory
 reader, _ = user_create_or_update(username="lite-reader", role="reviewer", password="a long test pass phrase")
-images = ImageFactory.create_batch(3)
-review_submit(reader=reader, image_id=images[0].pk, label_code="melanoma")
+ImageFactory.create_batch(3)
+lease = review_queue_next(reader=reader)[0]
+review_submit(reader=reader, image_id=lease.image_id, label_code="melanoma")
 audit_record(actor=reader, action="test_event", target="x", after={"ok": True})
 """
 
