@@ -13,6 +13,9 @@ from typing import Any
 
 BACKBONES = tuple(f"B{index}" for index in range(8))
 SWITCH_VALUES = ("auto", "on", "off")
+# Where the random augmentation runs: "device" (a layer in front of the model, so a GPU does it), "input" (in the
+# tf.data pipeline, on the CPU), or "auto" (device when a GPU is visible).
+AUGMENT_PLACES = ("auto", "device", "input")
 # Resolution each EfficientNet variant was designed and pre-trained for.
 NATIVE_IMAGE_SIZES = {"B0": 224, "B1": 240, "B2": 260, "B3": 300, "B4": 380, "B5": 456, "B6": 528, "B7": 600}
 
@@ -48,8 +51,12 @@ class TrainingConfig:
     class_weights: bool = True  # balanced weights: melanocytic nevi dominate the seed data
     label_smoothing: float = 0.0
     seed: int = 42
-    mixed_precision: str = "auto"  # auto = on when a GPU is visible
+    mixed_precision: str = "auto"  # auto = on when a GPU is visible: bfloat16 where it supports it, else float16
     xla: str = "auto"  # auto = on when a GPU is visible
+    augment_on: str = "auto"
+    # Training steps per call into the compiled function: fewer round trips from Python on a fast GPU.
+    # 0 = auto (1 on the CPU, where a step is long anyway; 16 on GPUs).
+    steps_per_execution: int = 0
     cache: bool = True  # keep decoded, resized images in memory (uint8) after the first epoch
     # Images held by the per-epoch shuffle of the cache; the cache itself is filled
     # in one random order, so a bounded buffer still mixes well without a second
@@ -119,6 +126,8 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": (_between(0, 2**32 - 1), "an integer from 0 to 2**32 - 1"),
     "mixed_precision": (lambda value: value in SWITCH_VALUES, f"one of {', '.join(SWITCH_VALUES)}"),
     "xla": (lambda value: value in SWITCH_VALUES, f"one of {', '.join(SWITCH_VALUES)}"),
+    "augment_on": (lambda value: value in AUGMENT_PLACES, f"one of {', '.join(AUGMENT_PLACES)}"),
+    "steps_per_execution": (_between(0, 1000), "an integer from 0 (auto) to 1000"),
     "cache": (_always, "true or false"),
     "shuffle_buffer": (_at_least(1), "an integer >= 1"),
 }
@@ -130,21 +139,24 @@ _SEED = TrainingConfig()
 PRESETS: dict[str, TrainingConfig] = {
     "seed": _SEED,
     "b5": dataclasses.replace(_SEED, image_size=NATIVE_IMAGE_SIZES["B5"]),
-    # Tests and CPU demos: the same code path, small enough to train in seconds.
+    # Tests and CPU demos: the same code path, small enough to train in a minute or two on two cores, and a
+    # recipe that learns from scratch. The seed's rotation (0.3 of a turn, up to ±108°) with flips made a
+    # from-scratch network collapse to one class; a mild ±11° keeps the augmentation without drowning the signal.
     "tiny": TrainingConfig(
         backbone="B0",
         image_size=32,
-        batch_size=8,
-        stage1_epochs=2,
-        stage2_epochs=1,
+        batch_size=32,
+        stage1_epochs=8,
+        stage2_epochs=2,
         stage1_learning_rate=3e-3,
         stage2_learning_rate=3e-4,
         unfreeze_layers=10,
         dense_units=32,
         dropout=0.2,
-        early_stopping_patience=2,
-        reduce_lr_patience=1,
-        shuffle_buffer=256,
+        rotation_factor=0.03,
+        early_stopping_patience=4,
+        reduce_lr_patience=2,
+        shuffle_buffer=2048,
     ),
 }
 

@@ -91,20 +91,36 @@ def _one_hot_batches(dataset: tf.data.Dataset, *, num_classes: int, batch_size: 
     )
 
 
+# Each random layer draws from its own seed: one shared seed coupled them (every flipped image turned one way).
+FLIP_SEED_OFFSET = 1
+ROTATION_SEED_OFFSET = 2
+
+
 def augmentation(config: TrainingConfig):
-    """The seed's augmentation, rotation and horizontal flip only (no crop, zoom or shift); None when off."""
+    """The seed's augmentation, rotation and horizontal flip only (no crop, zoom or shift); None when off.
+
+    float32 whatever the global dtype policy, so that the same pixels come out under mixed precision."""
     import keras
 
     layers = []
     if config.horizontal_flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=config.seed))
+        layers.append(
+            keras.layers.RandomFlip("horizontal", seed=config.seed + FLIP_SEED_OFFSET, dtype="float32", name="flip")
+        )
     if config.rotation_factor > 0:
-        layers.append(keras.layers.RandomRotation(config.rotation_factor, seed=config.seed))
+        layers.append(
+            keras.layers.RandomRotation(
+                config.rotation_factor, seed=config.seed + ROTATION_SEED_OFFSET, dtype="float32", name="rotation"
+            )
+        )
     return keras.Sequential(layers, name="augmentation") if layers else None
 
 
-def training_dataset(items: Items, *, config: TrainingConfig, num_classes: int, batch_size: int) -> tf.data.Dataset:
-    """Shuffled every epoch, augmented on the fly after the cache."""
+def training_dataset(
+    items: Items, *, config: TrainingConfig, num_classes: int, batch_size: int, augment: bool = True
+) -> tf.data.Dataset:
+    """Shuffled every epoch; augmented on the fly after the cache unless ``augment`` is off (when the model
+    augments on the device instead)."""
     import tensorflow as tf
 
     if config.cache:
@@ -116,11 +132,11 @@ def training_dataset(items: Items, *, config: TrainingConfig, num_classes: int, 
     else:
         dataset = _decoded(items, config.image_size, shuffle_seed=config.seed, reshuffle=True)
     dataset = _one_hot_batches(dataset, num_classes=num_classes, batch_size=batch_size)
-    augment = augmentation(config)
-    if augment is not None:
-        dataset = dataset.map(
-            lambda images, labels: (augment(images, training=True), labels), num_parallel_calls=tf.data.AUTOTUNE
-        )
+    augment_layers = augmentation(config) if augment else None
+    if augment_layers is not None:
+        # One batch at a time: the layers' random state advances once per call, and calls made in parallel race
+        # on it, so the same seed gave different runs. A whole batch is transformed in one call anyway.
+        dataset = dataset.map(lambda images, labels: (augment_layers(images, training=True), labels))
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

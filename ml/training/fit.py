@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ml.training.calibrate import apply_temperature, fit_temperature, negative_log_likelihood, reliability
 from ml.training.config import TrainingConfig, config_hash
 from ml.training.data import evaluation_dataset, training_dataset
 from ml.training.evaluate import cross_entropy, evaluate_predictions
@@ -25,8 +26,9 @@ from ml.training.model import (
     find_backbone,
     freeze_backbone,
     unfreeze_top_layers,
+    with_augmentation,
 )
-from ml.training.plots import plot_confusion_matrix, plot_training_curves
+from ml.training.plots import plot_confusion_matrix, plot_reliability, plot_training_curves
 from ml.training.runtime import Runtime, dtype_policy, resolve_runtime
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ MODEL_FILE = "model.keras"
 METADATA_FILE = "metadata.json"
 CURVES_FILE = "training_curves.png"
 CONFUSION_FILE = "confusion_matrix.png"
+RELIABILITY_FILE = "reliability.png"
 
 Items = Sequence[tuple[str, int]]
 
@@ -67,7 +70,11 @@ class TrainingResult:
     confusion_png: Path
     config: dict
     metadata_path: Path
-    test_probabilities: np.ndarray | None = None  # rows follow test_items, columns class_names
+    test_probabilities: np.ndarray | None = None  # uncalibrated; rows follow test_items, columns class_names
+    val_probabilities: np.ndarray | None = None  # uncalibrated; rows follow val_items
+    temperature: float = 1.0  # fitted on the validation split: serve apply_temperature(p, temperature)
+    calibration: dict | None = None  # NLL and ECE before and after, and the reliability bins
+    reliability_png: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,7 @@ def prepare_stage(
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         jit_compile=runtime.jit_compile,
+        steps_per_execution=runtime.steps_per_execution,
     )
 
 
@@ -292,10 +300,12 @@ def train(
     on_batch_end: Callable[[], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     extra_metadata: dict | None = None,
+    runtime: Runtime | None = None,
 ) -> TrainingResult:
     """Fine-tune, evaluate on the test split and write the model, its metadata and plots into output_dir.
 
     Items are (image path, index into class_names); model output i is class_names[i].
+    ``runtime`` defaults to what the visible devices suggest (``resolve_runtime``).
     Raises TrainingCancelled, WeightsUnavailable, or ValueError/FileNotFoundError for bad inputs.
     """
     import keras
@@ -306,7 +316,7 @@ def train(
     output_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     keras.utils.set_random_seed(config.seed)
-    runtime = resolve_runtime(config)
+    runtime = runtime or resolve_runtime(config)
     logger.info("training on %s", runtime.describe())
     num_classes = len(class_names)
     batch_size = config.batch_size * runtime.replicas
@@ -315,8 +325,16 @@ def train(
 
     from_scratch = base_weights == "none"
     with dtype_policy(runtime.dtype_policy), runtime.strategy.scope():
-        model = build_classifier(config, num_classes, base_weights)
-        train_data = training_dataset(train_items, config=config, num_classes=num_classes, batch_size=batch_size)
+        classifier = build_classifier(config, num_classes, base_weights)
+        # On a GPU the model augments its own batches; on the CPU the input pipeline does, ahead of the step.
+        model = with_augmentation(classifier, config) if runtime.augment_on_device else classifier
+        train_data = training_dataset(
+            train_items,
+            config=config,
+            num_classes=num_classes,
+            batch_size=batch_size,
+            augment=not runtime.augment_on_device,
+        )
         val_data = evaluation_dataset(
             val_items, config=config, num_classes=num_classes, batch_size=batch_size, cache=config.cache
         )
@@ -335,16 +353,35 @@ def train(
                 from_scratch=from_scratch,
             )
 
-    exported = _float32_copy(model, config, num_classes, from_scratch=from_scratch)
+    exported = _float32_copy(classifier, config, num_classes, from_scratch=from_scratch)
+    callbacks = [_progress_callback(progress)]
+    # The exported float32 model is the one served: calibrate and test exactly that.
+    val_probabilities = exported.predict(
+        evaluation_dataset(val_items, config=config, num_classes=num_classes, batch_size=batch_size),
+        verbose=0,
+        callbacks=callbacks,
+    )
     test_data = evaluation_dataset(test_items, config=config, num_classes=num_classes, batch_size=batch_size)
-    probabilities = exported.predict(test_data, verbose=0, callbacks=[_progress_callback(progress)])
+    probabilities = exported.predict(test_data, verbose=0, callbacks=callbacks)
+    y_val = [label for _, label in val_items]
     y_true = [label for _, label in test_items]
     metrics = evaluate_predictions(y_true, probabilities, class_names, loss=cross_entropy(y_true, probabilities))
+    temperature = fit_temperature(y_val, val_probabilities)
+    calibration = calibration_report(
+        temperature=temperature,
+        y_val=y_val,
+        val_probabilities=val_probabilities,
+        y_test=y_true,
+        test_probabilities=probabilities,
+    )
 
     model_path = output_dir / MODEL_FILE
     exported.save(model_path)
     curves_png = plot_training_curves(progress.history, output_dir / CURVES_FILE)
     confusion_png = plot_confusion_matrix(metrics["confusion_matrix"], class_names, output_dir / CONFUSION_FILE)
+    reliability_png = plot_reliability(
+        calibration["test_reliability_before"], calibration["test_reliability_after"], output_dir / RELIABILITY_FILE
+    )
     metadata_path = _write_metadata(
         output_dir / METADATA_FILE,
         config=config,
@@ -352,6 +389,8 @@ def train(
         base_weights=base_weights,
         runtime=runtime,
         metrics=metrics,
+        temperature=temperature,
+        calibration=calibration,
         history=progress.history,
         split_sizes={"train": len(train_items), "val": len(val_items), "test": len(test_items)},
         seconds=time.monotonic() - started,
@@ -367,7 +406,36 @@ def train(
         config=config.to_dict(),
         metadata_path=metadata_path,
         test_probabilities=probabilities,
+        val_probabilities=val_probabilities,
+        temperature=temperature,
+        calibration=calibration,
+        reliability_png=reliability_png,
     )
+
+
+def calibration_report(
+    *,
+    temperature: float,
+    y_val: Sequence[int],
+    val_probabilities: np.ndarray,
+    y_test: Sequence[int],
+    test_probabilities: np.ndarray,
+) -> dict:
+    """How much the temperature helped: NLL on validation (where it was fitted), ECE on both splits."""
+    calibrated_val = apply_temperature(val_probabilities, temperature)
+    calibrated_test = apply_temperature(test_probabilities, temperature)
+    test_before, test_after = reliability(y_test, test_probabilities), reliability(y_test, calibrated_test)
+    return {
+        "temperature": temperature,
+        "val_nll_before": negative_log_likelihood(y_val, val_probabilities),
+        "val_nll_after": negative_log_likelihood(y_val, calibrated_val),
+        "val_ece_before": reliability(y_val, val_probabilities)["ece"],
+        "val_ece_after": reliability(y_val, calibrated_val)["ece"],
+        "test_ece_before": test_before["ece"],
+        "test_ece_after": test_after["ece"],
+        "test_reliability_before": test_before,
+        "test_reliability_after": test_after,
+    }
 
 
 def _write_metadata(path: Path, *, config: TrainingConfig, class_names: list[str], runtime: Runtime, **facts: Any):

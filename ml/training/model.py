@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
 BASE_WEIGHTS_URL = "https://storage.googleapis.com/keras-applications/"
+FROM_SCRATCH_BATCH_NORM_MOMENTUM = 0.9
 
 
 class WeightsUnavailable(RuntimeError):
@@ -39,6 +40,13 @@ def build_classifier(
     if from_scratch is None:
         from_scratch = base_weights == "none"
     backbone = build_backbone(config.backbone, config.image_size, base_weights)
+    if from_scratch:
+        # EfficientNet's BatchNormalization averages its statistics with momentum 0.99, tuned for ImageNet's
+        # millions of steps; from scratch on a few thousand images the validation pass would use stale
+        # statistics for the first epochs (the network looks at chance, then jumps). 0.9 follows within an epoch.
+        for layer in _all_layers(backbone):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = FROM_SCRATCH_BATCH_NORM_MOMENTUM
     inputs = keras.Input(shape=(config.image_size, config.image_size, 3), name="image")
     features = backbone(inputs, training=None if from_scratch else False)
     x = keras.layers.GlobalAveragePooling2D(name="head_pool")(features)
@@ -129,10 +137,27 @@ def _all_layers(model: keras.Model) -> list:
     return layers
 
 
-def find_backbone(model: keras.Model) -> keras.Model:
+def with_augmentation(classifier: keras.Model, config: TrainingConfig) -> keras.Model:
+    """The classifier behind the random augmentation layers, for training on the device (a GPU augments its own
+    batches, so the CPU feeding it is not the bottleneck). The layers are inactive outside training; the classifier
+    itself, without them, is what gets exported."""
     import keras
 
-    return next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    from ml.training.data import augmentation
+
+    augment = augmentation(config)
+    if augment is None:
+        return classifier
+    inputs = keras.Input(shape=(config.image_size, config.image_size, 3), name="image")
+    return keras.Model(inputs, classifier(augment(inputs)), name="augmented_training_model")
+
+
+def find_backbone(model: keras.Model) -> keras.Model:
+    """The EfficientNet inside a classifier (or inside the augmented training model around it)."""
+    for layer in _all_layers(model):
+        if layer.name.startswith("efficientnet"):
+            return layer
+    raise ValueError(f"{model.name} holds no EfficientNet backbone.")
 
 
 def freeze_backbone(backbone: keras.Model) -> None:

@@ -69,3 +69,28 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], class_names: Sequence
         axes.text(column, row, str(count), ha="center", va="center", color=colour, fontsize=8)
     figure.savefig(path, dpi=100)
     return Path(path)
+
+
+def plot_reliability(before: dict, after: dict, path: Path) -> Path:
+    """Reliability diagram of the test split: accuracy against mean confidence per confidence bin, before and
+    after temperature scaling; a calibrated model lies on the diagonal."""
+    figure = _new_figure(5.5, 5)
+    axes = figure.subplots()
+    axes.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
+    for summary, label, marker in ((before, "before", "o"), (after, "after (temperature)", "s")):
+        filled = [row for row in summary["bins"] if row["count"]]
+        axes.plot(
+            [row["confidence"] for row in filled],
+            [row["accuracy"] for row in filled],
+            marker=marker,
+            label=f"{label}: ECE {summary['ece']:.3f}",
+        )
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1)
+    axes.set_xlabel("mean confidence of the top class")
+    axes.set_ylabel("accuracy")
+    axes.set_title("Reliability, test split")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper left")
+    figure.savefig(path, dpi=100)
+    return Path(path)

@@ -80,3 +80,52 @@ def test_training_data_is_augmented(image_splits):
 
     originals = {prepare_image(Path(path).read_bytes(), config.image_size).tobytes() for path, _ in items}
     assert not {image.tobytes() for image in np.asarray(images)} & originals
+
+
+def _flipped_and_turned(config, batches: int = 6):
+    """Run a striped test card (left half bright) through the augmentation; per image, whether it was flipped and
+    how far it was turned (from where the top stripe went)."""
+    from ml.training.data import augmentation
+
+    card = np.zeros((32, 32, 32, 3), np.float32)
+    card[:, :, :16, 0] = 255  # left half red: a flip moves it right
+    card[:, :, 15:17, 1] = 255  # a vertical green line: a turn tilts it
+    layers = augmentation(config)
+    flips, turns = [], []
+    for _ in range(batches):
+        out = np.asarray(layers(card, training=True))
+        flips += list(out[:, 8:24, 20:28, 0].mean(axis=(1, 2)) > out[:, 8:24, 4:12, 0].mean(axis=(1, 2)))
+        # Column of the green line at the top row minus at the bottom row: the sign tells the turn's direction.
+        top = out[:, 2, :, 1].argmax(axis=1).astype(float)
+        bottom = out[:, 29, :, 1].argmax(axis=1).astype(float)
+        turns += list(top - bottom)
+    return np.array(flips), np.array(turns)
+
+
+def test_flip_and_rotation_are_independent():
+    """Both layers once shared one seed: every flipped image turned one way and every other the other way."""
+    config = config_from_preset("tiny", {"rotation_factor": 0.1})
+
+    flips, turns = _flipped_and_turned(config)
+
+    assert 0.3 < flips.mean() < 0.7
+    turned = turns != 0
+    for flipped in (True, False):
+        signs = np.sign(turns[(flips == flipped) & turned])
+        assert (signs > 0).any() and (signs < 0).any(), f"flipped={flipped}: images turned both ways"
+
+
+def test_the_same_seed_gives_the_same_augmented_epochs(image_splits):
+    config = config_from_preset("tiny")
+
+    def two_epochs():
+        import keras
+
+        keras.utils.set_random_seed(config.seed)
+        dataset = training_dataset(image_splits["train"], config=config, num_classes=3, batch_size=8)
+        return [np.asarray(images) for _ in range(2) for images, _ in dataset]
+
+    first, second = two_epochs(), two_epochs()
+
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    assert not np.array_equal(np.concatenate(first[: len(first) // 2]), np.concatenate(first[len(first) // 2 :]))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk_metrics
 
-from ml.training import PRESETS, TrainingCancelled, config_hash, train
+from ml.training import PRESETS, TrainingCancelled, config_from_preset, config_hash, train
 from ml.training.data import prepare_image
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -152,3 +152,37 @@ def test_bad_items_are_refused_before_any_training(tmp_path, image_splits, class
         train(PRESETS["tiny"], train_items=[(str(tmp_path / "missing.jpg"), 0)], **common)
     with pytest.raises(ValueError, match="train_items is empty"):
         train(PRESETS["tiny"], train_items=[], **common)
+
+
+def test_the_same_config_and_data_give_the_same_weights_after_one_epoch(tmp_path, image_splits, class_names):
+    """Augmented from scratch on the CPU: the shuffles, the augmentation and the initial weights are all seeded."""
+    import keras
+
+    config = config_from_preset("tiny", {"stage1_epochs": 1, "stage2_epochs": 0})
+
+    def weights_after_one_epoch(folder):
+        result = train(
+            config,
+            train_items=image_splits["train"],
+            val_items=image_splits["val"],
+            test_items=image_splits["test"],
+            class_names=class_names,
+            output_dir=tmp_path / folder,
+            base_weights="none",
+        )
+        return keras.models.load_model(result.model_path).get_weights()
+
+    first, second = weights_after_one_epoch("first"), weights_after_one_epoch("second")
+    other_seed = train(
+        config_from_preset("tiny", {"stage1_epochs": 1, "stage2_epochs": 0, "seed": 7}),
+        train_items=image_splits["train"],
+        val_items=image_splits["val"],
+        test_items=image_splits["test"],
+        class_names=class_names,
+        output_dir=tmp_path / "other",
+        base_weights="none",
+    )
+
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    other = keras.models.load_model(other_seed.model_path).get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
