@@ -28,6 +28,7 @@ IsCurator = has_role(Role.CURATOR)
 IsReader = has_role(Role.REVIEWER, Role.ADJUDICATOR)
 IsAdjudicator = has_role(Role.ADJUDICATOR)
 IsExporter = has_role(Role.CURATOR, Role.EXPORTER)
+CanPredict = has_role(Role.PREDICTOR, Role.CURATOR)
 HasAnyRole = has_role(*Role.values)
 
 

@@ -8,6 +8,7 @@ class Role(models.TextChoices):
     ADJUDICATOR = "adjudicator", "Adjudicator (senior dermatologist)"
     CURATOR = "curator", "Curator (admin / ML engineer)"
     EXPORTER = "exporter", "Exporter (read-only API client)"
+    PREDICTOR = "predictor", "Predictor (tele-dermatology client app: the predict API only)"
 
 
 # Who may read images in the review queue: adjudicators review too.

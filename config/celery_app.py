@@ -7,7 +7,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.development")
 
 app = Celery("dermcurate")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = (Queue("default"), Queue("training"))
+app.conf.task_queues = (Queue("default"), Queue("training"), Queue("scoring"), Queue("inference"))
 app.autodiscover_tasks()
 
 

@@ -96,10 +96,10 @@ class ProcessedImage:
     sanitized_jpeg: bytes
     sanitized_width: int
     sanitized_height: int
-    thumbnail_jpeg: bytes
-    phash: int
-    dhash: int
-    fingerprint: bytes = b""
+    thumbnail_jpeg: bytes  # empty when processed without_derivatives
+    phash: int | None  # None when processed without_derivatives
+    dhash: int | None
+    fingerprint: bytes = b""  # empty when processed without_derivatives
 
 
 @dataclass(frozen=True)
@@ -166,8 +166,13 @@ def process_image_bytes(
     jpeg_quality: int = 90,
     min_side: int = 0,
     reject_blank: bool = False,
+    without_derivatives: bool = False,
 ) -> ProcessedImage:
-    """Validate and process an image held in memory; raises ``ImageRejected``."""
+    """Validate and process an image held in memory; raises ``ImageRejected``.
+
+    ``min_side``: an image whose shorter side is below it is refused as too small (0: no minimum).
+    ``without_derivatives``: the same validation and sanitized JPEG, but no thumbnail, fingerprint or perceptual
+    hashes (a picture that is only looked at once, such as one sent for a prediction)."""
     return _process(
         data,
         hashlib.sha256(data).hexdigest(),
@@ -177,6 +182,7 @@ def process_image_bytes(
         jpeg_quality=jpeg_quality,
         min_side=min_side,
         reject_blank=reject_blank,
+        derivatives=not without_derivatives,
     )
 
 
@@ -190,6 +196,7 @@ def _process(
     jpeg_quality: int,
     min_side: int = 0,
     reject_blank: bool = False,
+    derivatives: bool = True,
 ) -> ProcessedImage:
     if not data:
         raise ImageRejected("empty file (0 bytes)")
@@ -211,11 +218,7 @@ def _process(
         sanitized_jpeg = _jpeg_without_metadata(data, image.size)
     if sanitized_jpeg is None:
         sanitized_jpeg = _encode_jpeg(upright, jpeg_quality)
-    thumbnail = _shrink_for_thumbnail(upright, thumbnail_max_side)
-    thumbnail_jpeg = _encode_jpeg(thumbnail, jpeg_quality)
-    gray = upright.convert("L")
-    small = _fingerprint_image(gray)
-    fingerprint = small.tobytes()
+    gray = upright.convert("L") if derivatives or reject_blank else None
     # Every other pixel of every other row: enough to see texture and sensor noise, a quarter of the work.
     spread = float(np.asarray(gray)[::2, ::2].std()) if reject_blank else BLANK_MAX_STD
     if spread < BLANK_MAX_STD:
@@ -223,7 +226,12 @@ def _process(
             f"blank: almost no variation in the picture (a standard deviation of {spread:.1f} grey levels, "
             f"below {BLANK_MAX_STD:g})"
         )
-    phash, dhash = _hashes(small)
+    thumbnail_jpeg, fingerprint, phash, dhash = b"", b"", None, None
+    if derivatives:
+        thumbnail_jpeg = _encode_jpeg(_shrink_for_thumbnail(upright, thumbnail_max_side), jpeg_quality)
+        small = _fingerprint_image(gray)
+        fingerprint = small.tobytes()
+        phash, dhash = _hashes(small)
     return ProcessedImage(
         sha256=sha256,
         original_bytes=data,

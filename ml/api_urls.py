@@ -1,9 +1,14 @@
 from django.urls import path
 
+from ml.api.predict import PredictApi
 from ml.api.runs import (
     ModelVersionDetailApi,
     ModelVersionListApi,
     ModelVersionPromoteApi,
+    ModelVersionScoreApi,
+    ScoringJobCancelApi,
+    ScoringJobDetailApi,
+    ScoringJobRetryApi,
     TrainingRunCancelApi,
     TrainingRunDetailApi,
     TrainingRunListCreateApi,
@@ -18,4 +23,9 @@ urlpatterns = [
     path("models/", ModelVersionListApi.as_view(), name="api-models"),
     path("models/<int:model_id>/", ModelVersionDetailApi.as_view(), name="api-model-detail"),
     path("models/<int:model_id>/promote/", ModelVersionPromoteApi.as_view(), name="api-model-promote"),
+    path("models/<int:model_id>/score/", ModelVersionScoreApi.as_view(), name="api-model-score"),
+    path("scoring-jobs/<int:job_id>/", ScoringJobDetailApi.as_view(), name="api-scoring-job-detail"),
+    path("scoring-jobs/<int:job_id>/cancel/", ScoringJobCancelApi.as_view(), name="api-scoring-job-cancel"),
+    path("scoring-jobs/<int:job_id>/retry/", ScoringJobRetryApi.as_view(), name="api-scoring-job-retry"),
+    path("predict/", PredictApi.as_view(), name="api-predict"),
 ]

@@ -1,8 +1,9 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from core.models import Job
-from curation.models import Snapshot
+from curation.models import Image, Snapshot
 
 
 class TrainingRun(Job):
@@ -58,6 +59,11 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(default=dict)
     curves_plot = models.FileField(max_length=255, blank=True)
     confusion_plot = models.FileField(max_length=255, blank=True)
+    reliability_plot = models.FileField(max_length=255, blank=True)
+    temperature = models.FloatField(
+        default=1.0, help_text="fitted on the validation split; served: softmax(logits / T)"
+    )
+    calibration = models.JSONField(default=dict, blank=True, help_text="NLL and ECE before and after, reliability bins")
     is_production = models.BooleanField(default=False)
     promoted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -76,3 +82,104 @@ class ModelVersion(models.Model):
     @property
     def macro_f1(self) -> float | None:
         return self.metrics.get("macro_f1")
+
+
+class ImageScore(models.Model):
+    """What one model version says about one image: its probabilities in the version's output order.
+
+    ``probabilities`` are the network's own (uncalibrated); ``calibrated`` apply the version's temperature and are
+    what clients are served. Written for every test image at training, and by scoring jobs.
+    """
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="scores")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="model_scores")
+    probabilities = models.JSONField()
+    calibrated = models.JSONField()
+    top_index = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["model_version", "image"], name="image_score_one_per_model_and_image")
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.model_version_id} on image {self.image_id}"
+
+
+class EvaluationKind(models.TextChoices):
+    OWN_TEST = "own_test", "its own snapshot's test split"
+    LINEAGE_TEST = "lineage_test", "the lineage's protected test split"
+    SNAPSHOT_TEST = "snapshot_test", "another snapshot's test split"
+
+
+class ModelEvaluation(models.Model):
+    """A version's metrics on a named set of test images, with the exact images and labels it was judged on."""
+
+    Kind = EvaluationKind
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="evaluations")
+    kind = models.CharField(max_length=20, choices=EvaluationKind.choices)
+    snapshot = models.ForeignKey(
+        Snapshot, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="none for the lineage"
+    )
+    labels = models.JSONField(help_text="image id → class code of every image judged")
+    image_count = models.PositiveIntegerField()
+    metrics = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"v{self.model_version_id} on {self.get_kind_display()} ({self.image_count} images)"
+
+
+class ScoringJob(Job):
+    """Score a model version on a snapshot's test split: a job (see core.models.Job) for the `scoring` queue.
+
+    It stores an ImageScore for each image not yet scored by that version and a ModelEvaluation of the split.
+    """
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="scoring_jobs")
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="+")
+    evaluation = models.OneToOneField(
+        ModelEvaluation, null=True, blank=True, on_delete=models.SET_NULL, related_name="scoring_job"
+    )
+
+    job_kind = "scoring"
+    job_task = "ml.tasks.scoring_job_execute_task"
+    job_queue = "scoring"
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "snapshot"],
+                condition=Q(status__in=["queued", "running"]),
+                name="scoring_job_one_active_per_model_and_snapshot",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Scoring job #{self.pk} (v{self.model_version_id} on {self.snapshot_id}, {self.status})"
+
+
+class Prediction(models.Model):
+    """A prediction served to a client, kept only with ML_KEEP_PREDICTION_IMAGES (the sanitized picture: no EXIF)."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sha256 = models.CharField(max_length=64, help_text="of the bytes the client sent")
+    image = models.FileField(max_length=255)
+    result = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Prediction #{self.pk} by v{self.model_version_id}"

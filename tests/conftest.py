@@ -128,6 +128,7 @@ def _reference_data(request):
         return
     request.getfixturevalue("transactional_db")
     _run_data_migration("accounts.migrations.0001_roles", "create_roles")
+    _run_data_migration("accounts.migrations.0002_predictor_role", "create_predictor_role")
     _run_data_migration("curation.migrations.0002_label_classes", "create_label_classes")
 
 
@@ -160,6 +161,11 @@ def curator(db):
 @pytest.fixture
 def exporter(db):
     return make_user("exporter", Role.EXPORTER)
+
+
+@pytest.fixture
+def predictor(db):
+    return make_user("clinic-app", Role.PREDICTOR)
 
 
 @pytest.fixture

@@ -222,7 +222,11 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_IMPORTS = ["core.tasks"]
-CELERY_TASK_ROUTES = {"ml.tasks.training_run_execute_task": {"queue": "training"}}
+CELERY_TASK_ROUTES = {
+    "ml.tasks.training_run_execute_task": {"queue": "training"},
+    "ml.tasks.scoring_job_execute_task": {"queue": "scoring"},
+    "ml.tasks.predict_task": {"queue": "inference"},
+}
 # Celery beat (`make demo` and the compose file run it): the worker side fails jobs whose
 # heartbeat went stale and sends jobs the broker missed.
 DERMCURATE_JOB_SWEEP_SECONDS = env.float("DERMCURATE_JOB_SWEEP_SECONDS", default=30)
@@ -274,6 +278,15 @@ ML_TRAINING_TIME_LIMIT = env.int("ML_TRAINING_TIME_LIMIT", default=48 * 3600)
 ML_WORK_DIR = Path(env("ML_WORK_DIR", default=str(VAR_DIR / "ml-work")))
 # Do the trainers have a GPU? auto: probe this machine's NVIDIA driver; yes / no where trainers run elsewhere.
 ML_TRAINING_GPU = env("ML_TRAINING_GPU", default="auto")
+# Promotion is refused (unless forced, with a reason) below this macro F1 on the model's test split, when a class
+# has fewer test images than this, or when the model is worse than production on the test images both were scored on.
+ML_PROMOTION_MIN_MACRO_F1 = env.float("ML_PROMOTION_MIN_MACRO_F1", default=0.5)
+ML_PROMOTION_MIN_TEST_PER_CLASS = env.int("ML_PROMOTION_MIN_TEST_PER_CLASS", default=5)
+# Predictions: abstain (refer to a dermatologist) when the top calibrated probability is below this.
+ML_ABSTAIN_BELOW = env.float("ML_ABSTAIN_BELOW", default=0.5)
+ML_KEEP_PREDICTION_IMAGES = env.bool("ML_KEEP_PREDICTION_IMAGES", default=False)
+ML_PREDICT_TIMEOUT_SECONDS = env.float("ML_PREDICT_TIMEOUT_SECONDS", default=30)
+ML_PREDICT_MAX_BYTES = env.int("ML_PREDICT_MAX_BYTES", default=20 * 1024 * 1024)
 
 LOGGING = {
     "version": 1,

@@ -2,7 +2,7 @@ from collections.abc import Iterator
 
 from django.db.models import Count, F, Q, QuerySet
 
-from curation.models import Image, Snapshot, SnapshotItem
+from curation.models import Image, Snapshot, SnapshotItem, Split
 
 EXPORT_COLUMNS = ("image_id", "sha256", "label_code", "label_index", "split", "image_url", "width", "height")
 
@@ -94,3 +94,26 @@ def snapshot_diff(base: Snapshot, other: Snapshot) -> dict:
             {"image": i, "from": before[i][1], "to": after[i][1]} for i in sorted(common) if before[i][1] != after[i][1]
         ],
     }
+
+
+def lineage_test_labels() -> dict[int, int]:
+    """The lineage's protected test split: image id → label id.
+
+    Every image a snapshot ever put in its test split, for good: a snapshot keeps an image's earlier split (see
+    ``curation.services.snapshots``), so this set only grows, and models trained on different snapshots can be
+    judged on the images they share. Each image is labeled as in the newest snapshot that holds it; images excluded
+    since are left out.
+    """
+    labels: dict[int, int] = {}
+    rows = (
+        SnapshotItem.objects.filter(split=Split.TEST).order_by("snapshot_id", "pk").values_list("image_id", "label_id")
+    )
+    for image_id, label_id in rows.iterator(chunk_size=10_000):
+        labels[image_id] = label_id
+    excluded = set(Image.objects.excluded().filter(pk__in=list(labels)).values_list("pk", flat=True))
+    return {image_id: label_id for image_id, label_id in labels.items() if image_id not in excluded}
+
+
+def snapshot_test_labels(snapshot: Snapshot) -> dict[int, int]:
+    """image id → label id of one snapshot's test split, in item order."""
+    return dict(snapshot_items(snapshot, split=Split.TEST).values_list("image_id", "label_id"))

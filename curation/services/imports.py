@@ -56,6 +56,7 @@ from curation.models import (
 from curation.selectors.classes import folder_name_index
 from curation.services import storage
 from curation.services.images import image_mark_disputed
+from curation.services.uploads import image_processing_options
 from curation.signals import images_imported
 
 logger = logging.getLogger(__name__)
@@ -619,13 +620,7 @@ def _files_done(batch: ImportBatch) -> int:
 
 
 def _decode_options() -> dict:
-    return {
-        "max_pixels": settings.DERMCURATE_MAX_IMAGE_PIXELS,
-        "sanitized_max_side": settings.DERMCURATE_SANITIZED_MAX_SIDE,
-        "thumbnail_max_side": settings.DERMCURATE_THUMBNAIL_MAX_SIDE,
-        "min_side": settings.DERMCURATE_MIN_IMAGE_SIDE,
-        "reject_blank": True,
-    }
+    return {**image_processing_options(), "reject_blank": True}
 
 
 def import_chunk_execute(*, chunk_id: int) -> bool:

@@ -10,11 +10,12 @@ from core.pagination import Pagination, paginated_response
 from core.serializers import JSONInputSerializer
 from core.services.jobs import job_cancel, job_retry
 from curation.models import Snapshot
-from ml.models import ModelVersion, TrainingRun
+from ml.models import ModelVersion, ScoringJob, TrainingRun
 from ml.selectors.models import model_version_list, training_run_list
 from ml.services.models import model_version_promote
 from ml.services.runs import training_run_request
 from ml.training.config import PRESETS
+from ml.services.scoring import scoring_job_request
 
 
 class TrainingRunOutputSerializer(serializers.Serializer):
@@ -53,8 +54,27 @@ class ModelVersionOutputSerializer(serializers.Serializer):
     artifact_sha256 = serializers.CharField()
     artifact_size = serializers.IntegerField()
     code_version = serializers.CharField()
+    temperature = serializers.FloatField()
+    calibration = serializers.JSONField()
+    evaluations = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     promoted_at = serializers.DateTimeField(allow_null=True)
+
+    def get_evaluations(self, version: ModelVersion) -> list[dict]:
+        from ml.selectors.evaluations import model_evaluations
+
+        return [
+            {
+                "id": evaluation.pk,
+                "kind": evaluation.kind,
+                "snapshot": evaluation.snapshot_id,
+                "image_count": evaluation.image_count,
+                "macro_f1": evaluation.metrics.get("macro_f1"),
+                "accuracy": evaluation.metrics.get("accuracy"),
+                "created_at": evaluation.created_at,
+            }
+            for evaluation in model_evaluations(version)
+        ]
 
 
 class TrainingRunListCreateApi(APIView):
@@ -147,12 +167,15 @@ class ModelVersionDetailApi(APIView):
 
 
 class ModelVersionPromoteApi(APIView):
-    """Make this the production model; refused below the production model's macro F1 unless force."""
+    """Make this the production model. Refused below ML_PROMOTION_MIN_MACRO_F1, with fewer than
+    ML_PROMOTION_MIN_TEST_PER_CLASS test images in a class, or when worse than production on the test images both
+    were scored on, unless `force` with a `reason` (kept in the audit log)."""
 
     permission_classes = [IsCurator]
 
     class InputSerializer(JSONInputSerializer):
         force = serializers.BooleanField(required=False, default=False)
+        reason = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
 
     @extend_schema(request=InputSerializer, responses=ModelVersionOutputSerializer)
     def post(self, request, model_id: int):
@@ -162,5 +185,77 @@ class ModelVersionPromoteApi(APIView):
             model_version=get_object_or_404(ModelVersion, pk=model_id),
             actor=request.user,
             force=data.validated_data["force"],
+            reason=data.validated_data["reason"],
         )
         return Response(ModelVersionOutputSerializer(version).data)
+
+
+class ScoringJobOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    model_version = serializers.IntegerField(source="model_version_id")
+    snapshot = serializers.IntegerField(source="snapshot_id")
+    status = serializers.CharField()
+    progress = serializers.JSONField()
+    error = serializers.CharField()
+    attempts = serializers.IntegerField()
+    evaluation = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_evaluation(self, job: ScoringJob) -> dict | None:
+        if job.evaluation is None:
+            return None
+        return {"id": job.evaluation.pk, "image_count": job.evaluation.image_count, "metrics": job.evaluation.metrics}
+
+
+class ModelVersionScoreApi(APIView):
+    """Score this version on a snapshot's test split (a scoring job on the `scoring` queue)."""
+
+    permission_classes = [IsCurator]
+
+    class InputSerializer(JSONInputSerializer):
+        snapshot = serializers.IntegerField(**id_limits())
+
+    @extend_schema(
+        request=InputSerializer, responses={202: ScoringJobOutputSerializer, 200: ScoringJobOutputSerializer}
+    )
+    def post(self, request, model_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        snapshot = Snapshot.objects.filter(pk=data.validated_data["snapshot"]).first()
+        if snapshot is None:
+            raise serializers.ValidationError({"snapshot": f"There is no snapshot {data.validated_data['snapshot']}."})
+        job, created = scoring_job_request(
+            model_version=get_object_or_404(ModelVersion, pk=model_id), snapshot=snapshot, created_by=request.user
+        )
+        return Response(
+            ScoringJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
+        )
+
+
+class ScoringJobDetailApi(APIView):
+    permission_classes = [IsCurator]
+
+    @extend_schema(responses=ScoringJobOutputSerializer)
+    def get(self, request, job_id: int):
+        return Response(ScoringJobOutputSerializer(get_object_or_404(ScoringJob, pk=job_id)).data)
+
+
+class ScoringJobCancelApi(APIView):
+    permission_classes = [IsCurator]
+
+    @extend_schema(request=None, responses=ScoringJobOutputSerializer)
+    def post(self, request, job_id: int):
+        job = job_cancel(job=get_object_or_404(ScoringJob, pk=job_id), actor=request.user)
+        return Response(ScoringJobOutputSerializer(job).data)
+
+
+class ScoringJobRetryApi(APIView):
+    """Queue a failed or cancelled scoring job again; it resumes where it stopped (scored images are kept)."""
+
+    permission_classes = [IsCurator]
+
+    @extend_schema(request=None, responses={202: ScoringJobOutputSerializer})
+    def post(self, request, job_id: int):
+        job = job_retry(job=get_object_or_404(ScoringJob, pk=job_id), actor=request.user)
+        return Response(ScoringJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -60,22 +60,70 @@ def model_version_create(*, run: TrainingRun, result) -> ModelVersion:
         metrics=result.metrics,
         curves_plot=_store(result.curves_png, f"{folder}/training_curves.png"),
         confusion_plot=_store(result.confusion_png, f"{folder}/confusion_matrix.png"),
+        reliability_plot=_store(result.reliability_png, f"{folder}/reliability.png") if result.reliability_png else "",
+        temperature=result.temperature,
+        calibration=result.calibration or {},
     )
 
 
+def promotion_refusals(*, model_version: ModelVersion, current: ModelVersion | None) -> list[str]:
+    """Why this version should not become the production model; empty when nothing speaks against it."""
+    from ml.selectors.evaluations import shared_evaluation
+
+    refusals = []
+    macro_f1 = model_version.macro_f1 or 0.0
+    minimum_f1 = settings.ML_PROMOTION_MIN_MACRO_F1
+    if macro_f1 < minimum_f1:
+        refusals.append(
+            f"Model v{model_version.pk} has macro F1 {macro_f1:.3f} on its test split, below the minimum "
+            f"{minimum_f1:.3f} (ML_PROMOTION_MIN_MACRO_F1)."
+        )
+    minimum_images = settings.ML_PROMOTION_MIN_TEST_PER_CLASS
+    support = {row["code"]: row.get("support", 0) for row in model_version.metrics.get("per_class", [])}
+    thin = [
+        (code, support.get(code, 0))
+        for code in model_version.class_map.values()
+        if support.get(code, 0) < minimum_images
+    ]
+    if thin:
+        listed = ", ".join(f"{code} ({count})" for code, count in thin)
+        refusals.append(
+            f"Its test split holds fewer than {minimum_images} images (ML_PROMOTION_MIN_TEST_PER_CLASS) of: {listed}; "
+            f"its scores there say little."
+        )
+    if current is not None:
+        shared = shared_evaluation(current, model_version)
+        if not shared.image_count:
+            refusals.append(
+                f"It shares no scored test image with the production model v{current.pk}, so the two cannot be "
+                f"compared; score both on the newest snapshot's test split first."
+            )
+        else:
+            mine, theirs = shared.second_metrics["macro_f1"], shared.first_metrics["macro_f1"]
+            if mine < theirs:
+                refusals.append(
+                    f"It is worse than the production model v{current.pk} on the same {shared.image_count} test "
+                    f"images: macro F1 {mine:.3f} against {theirs:.3f}."
+                )
+    return refusals
+
+
 @transaction.atomic
-def model_version_promote(*, model_version: ModelVersion, actor, force: bool = False) -> ModelVersion:
-    """Make a model the production model. Refused when its macro F1 (on its own test split) is below the
-    current production model's, unless `force`."""
+def model_version_promote(*, model_version: ModelVersion, actor, force: bool = False, reason: str = "") -> ModelVersion:
+    """Make a model the production model.
+
+    Refused (see ``promotion_refusals``) unless ``force``, which needs a ``reason``: it goes in the audit log with
+    the refusals it overrode.
+    """
     current = ModelVersion.objects.select_for_update().filter(is_production=True).first()
     if current and current.pk == model_version.pk:
         raise ValidationError(f"Model v{model_version.pk} is already the production model.")
-    new_f1, current_f1 = model_version.macro_f1, current.macro_f1 if current else None
-    if current and not force and (new_f1 or 0) < (current_f1 or 0):
-        raise ValidationError(
-            f"Model v{model_version.pk} has macro F1 {new_f1:.3f}, below the production model v{current.pk}'s "
-            f"{current_f1:.3f} (each on its own test split). Pass force to promote it anyway."
-        )
+    reason = reason.strip()
+    if force and not reason:
+        raise ValidationError("A forced promotion needs a reason; it is kept in the audit log.")
+    refusals = promotion_refusals(model_version=model_version, current=current)
+    if refusals and not force:
+        raise ValidationError([*refusals, "Promote with force and a reason to override."])
     now = timezone.now()
     if current:
         ModelVersion.objects.filter(pk=current.pk).update(is_production=False)
@@ -85,7 +133,31 @@ def model_version_promote(*, model_version: ModelVersion, actor, force: bool = F
         actor=actor,
         action="model_promoted",
         target=f"model_version:{model_version.pk}",
-        before={"production": current.pk if current else None, "macro_f1": current_f1},
-        after={"production": model_version.pk, "macro_f1": new_f1, "forced": force},
+        before={"production": current.pk if current else None, "macro_f1": current.macro_f1 if current else None},
+        after={
+            "production": model_version.pk,
+            "macro_f1": model_version.macro_f1,
+            "forced": bool(force and refusals),
+            "overridden": refusals if force else [],
+        },
+        reason=reason,
     )
     return model_version
+
+
+def model_version_local_artifact(model_version: ModelVersion) -> Path:
+    """A local path of the version's .keras file: where it lies on a local disk, else downloaded once into
+    ML_WORK_DIR/models (named by its sha256, so a half-written download is never taken for the file)."""
+    name = model_version.artifact.name
+    try:
+        return Path(default_storage.path(name))
+    except NotImplementedError:
+        target = Path(settings.ML_WORK_DIR) / "models" / f"{model_version.artifact_sha256}.keras"
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_suffix(f".{os.getpid()}.part")
+            with default_storage.open(name, "rb") as source, partial.open("wb") as sink:
+                for block in iter(lambda: source.read(1 << 20), b""):
+                    sink.write(block)
+            partial.replace(target)
+        return target

@@ -155,9 +155,36 @@ def training_run_execute(*, run_id: int) -> TrainingRun | None:
             except TrainingCancelled as cancelled:
                 raise JobCancelled(str(cancelled)) from cancelled
             with transaction.atomic():
-                model_version_create(run=run, result=result)
+                version = model_version_create(run=run, result=result)
+                model_version_record_test_evaluations(version=version, result=result, execution=execution)
                 execution.succeed()
     except Exception:  # recorded on the run, with its traceback, for the curator; the worker goes on
         logger.info("training run %s failed; see its row", run.pk)
     run.refresh_from_db()
     return run
+
+
+def model_version_record_test_evaluations(*, version, result, execution: JobExecution | None = None) -> None:
+    """Store a new version's per-image test probabilities and its evaluations: on its own snapshot's test split
+    (the library's metrics) and on the lineage's protected test split, scoring the lineage's test images that its
+    own snapshot does not hold (older snapshots' test images, labels as the newest snapshot has them)."""
+    from curation.selectors.snapshots import lineage_test_labels, snapshot_test_labels
+    from ml.models import EvaluationKind
+    from ml.services.evaluations import image_scores_store, judged_labels, model_evaluation_create
+    from ml.services.scoring import score_images
+
+    own = snapshot_test_labels(version.snapshot)
+    # The library's test items are the test split's items in item order (snapshot_training_items).
+    image_scores_store(model_version=version, image_ids=list(own), probabilities=result.test_probabilities)
+    model_evaluation_create(
+        model_version=version,
+        kind=EvaluationKind.OWN_TEST,
+        snapshot=version.snapshot,
+        labels=judged_labels(version, own),
+        metrics=result.metrics,
+    )
+    lineage = judged_labels(version, lineage_test_labels())
+    score_images(model_version=version, image_ids=list(lineage))
+    if execution is not None:
+        execution.progress()  # a beat after scoring the extra images
+    model_evaluation_create(model_version=version, kind=EvaluationKind.LINEAGE_TEST, labels=lineage)
