@@ -60,4 +60,9 @@ class ModelCompareForm(forms.Form):
 
 
 class PromoteForm(forms.Form):
-    force = forms.BooleanField(label="Promote even if its macro F1 is lower", required=False)
+    force = forms.BooleanField(label="Promote even though it is refused", required=False)
+    reason = forms.CharField(label="Reason", required=False, max_length=2000)
+
+
+class ScoreForm(forms.Form):
+    snapshot = IdChoiceField(Snapshot.objects.all(), noun="snapshot", label="Snapshot")

@@ -13,5 +13,7 @@ urlpatterns = [
     path("ml/models/compare/", views.models_compare, name="models-compare"),
     path("ml/models/<int:model_id>/", views.model, name="model"),
     path("ml/models/<int:model_id>/promote/", views.model_promote, name="model-promote"),
+    path("ml/models/<int:model_id>/score/", views.model_score, name="model-score"),
+    path("ml/models/<int:model_id>/confusion/", views.model_confusion_cell, name="model-confusion-cell"),
     path("ml/models/<int:model_id>/files/<str:kind>", views.model_file, name="model-file"),
 ]

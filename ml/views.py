@@ -10,12 +10,21 @@ from core.forms import refuse
 from core.services.jobs import job_cancel, job_retry
 from curation.models import Snapshot
 from curation.services.storage import stored_file_open
-from ml.forms import ModelCompareForm, PromoteForm, TrainingRunForm
+from ml.forms import ModelCompareForm, PromoteForm, ScoreForm, TrainingRunForm
 from ml.hardware import training_gpu
 from ml.models import ModelVersion, TrainingRun
+from ml.selectors.evaluations import (
+    class_names_by_code,
+    confusion_cell_images,
+    confusion_table,
+    model_evaluations,
+    per_class_rows,
+    shared_evaluation,
+)
 from ml.selectors.models import model_version_compare, model_version_list, production_model, training_run_list
 from ml.services.models import model_version_promote
 from ml.services.runs import training_run_request
+from ml.services.scoring import scoring_job_request
 from ml.training.config import PRESETS
 
 
@@ -106,13 +115,55 @@ def models(request):
 
 def _render_model(request, model_id: int, *, status: int = 200):
     version = get_object_or_404(model_version_list(), pk=model_id)
-    return render(request, "ml/model.html", {"version": version, "production": production_model()}, status=status)
+    production = production_model()
+    shared = None
+    if production is not None and production.pk != version.pk:
+        shared = shared_evaluation(production, version)
+    return render(
+        request,
+        "ml/model.html",
+        {
+            "version": version,
+            "production": production,
+            "shared": shared,
+            "confusion": confusion_table(version),
+            "per_class": per_class_rows(version.metrics),
+            "evaluations": model_evaluations(version),
+            "snapshots": Snapshot.objects.order_by("-created_at")[:50],
+            "scoring_jobs": version.scoring_jobs.select_related("snapshot").order_by("-created_at")[:10],
+        },
+        status=status,
+    )
 
 
 @role_required(Role.CURATOR)
 @require_GET
 def model(request, model_id: int):
     return _render_model(request, model_id)
+
+
+@role_required(Role.CURATOR)
+@require_GET
+def model_confusion_cell(request, model_id: int):
+    """The test images of one confusion-matrix cell (?true=code&predicted=code), with their probabilities."""
+    version = get_object_or_404(ModelVersion, pk=model_id)
+    true_code, predicted_code = request.GET.get("true", ""), request.GET.get("predicted", "")
+    known = set(version.class_map.values())
+    if true_code not in known or predicted_code not in known:
+        raise Http404("No such cell: both classes must be classes of this model.")
+    names = class_names_by_code([true_code, predicted_code])
+    return render(
+        request,
+        "ml/confusion_cell.html",
+        {
+            "version": version,
+            "true_code": true_code,
+            "predicted_code": predicted_code,
+            "true_name": names.get(true_code, true_code),
+            "predicted_name": names.get(predicted_code, predicted_code),
+            "images": confusion_cell_images(version, true_code=true_code, predicted_code=predicted_code),
+        },
+    )
 
 
 @role_required(Role.CURATOR)
@@ -123,10 +174,36 @@ def model_promote(request, model_id: int):
     if not form.is_valid():
         return _render_model(request, model_id, status=refuse(request, form))
     try:
-        model_version_promote(model_version=version, actor=request.user, force=form.cleaned_data["force"])
+        model_version_promote(
+            model_version=version,
+            actor=request.user,
+            force=form.cleaned_data["force"],
+            reason=form.cleaned_data["reason"],
+        )
     except ValidationError as error:
         return _render_model(request, model_id, status=refuse(request, error))
     messages.success(request, f"Model v{version.pk} is now the production model.")
+    return redirect("ml:model", model_id=model_id)
+
+
+@role_required(Role.CURATOR)
+@require_POST
+def model_score(request, model_id: int):
+    version = get_object_or_404(ModelVersion, pk=model_id)
+    form = ScoreForm(request.POST)
+    if not form.is_valid():
+        return _render_model(request, model_id, status=refuse(request, form))
+    snapshot = form.cleaned_data["snapshot"]
+    try:
+        job, created = scoring_job_request(model_version=version, snapshot=snapshot, created_by=request.user)
+    except ValidationError as error:
+        return _render_model(request, model_id, status=refuse(request, error))
+    messages.success(
+        request,
+        f"Scoring job #{job.pk} queued: v{version.pk} on {snapshot.name}'s test split."
+        if created
+        else f"The same scoring job is already {job.status}: #{job.pk}.",
+    )
     return redirect("ml:model", model_id=model_id)
 
 
@@ -137,13 +214,15 @@ def models_compare(request):
     if not form.is_valid():
         return _render_models(request, status=refuse(request, form))
     first, second = form.cleaned_data["a"], form.cleaned_data["b"]
+    shared = shared_evaluation(first, second)
     return render(
         request,
         "ml/compare.html",
         {
             "first": first,
             "second": second,
-            "comparison": model_version_compare(first, second),
+            "shared": shared,
+            "comparison": model_version_compare(first, second, shared=shared),
         },
     )
 
@@ -155,6 +234,7 @@ def model_file(request, model_id: int, kind: str):
     files = {
         "curves.png": version.curves_plot,
         "confusion.png": version.confusion_plot,
+        "reliability.png": version.reliability_plot,
         "model.keras": version.artifact,
     }
     if kind not in files or not files[kind]:

@@ -116,3 +116,42 @@ def confusion_cell_images(model_version: ModelVersion, *, true_code: str, predic
             }
         )
     return rows
+
+
+def class_names_by_code(codes) -> dict[str, str]:
+    """Clinical names of these class codes."""
+    return dict(LabelClass.objects.filter(code__in=list(codes)).values_list("code", "name"))
+
+
+def confusion_table(model_version: ModelVersion) -> dict:
+    """The own-test confusion matrix as rows a template renders: clinical names, each cell with its count and the
+    share of its true class (for shading)."""
+    metrics = model_version.metrics
+    codes = [row["code"] for row in metrics.get("per_class", [])]
+    names = class_names_by_code(codes)
+    rows = []
+    for true_code, counts in zip(codes, metrics.get("confusion_matrix", []), strict=False):
+        total = sum(counts)
+        rows.append(
+            {
+                "code": true_code,
+                "name": names.get(true_code, true_code),
+                "total": total,
+                "cells": [
+                    {
+                        "predicted": predicted,
+                        "count": count,
+                        "percent": round(100 * count / total) if total else 0,
+                        "diagonal": predicted == true_code,
+                    }
+                    for predicted, count in zip(codes, counts, strict=True)
+                ],
+            }
+        )
+    columns = [{"code": code, "name": names.get(code, code)} for code in codes]
+    return {"columns": columns, "rows": rows}
+
+
+def per_class_rows(metrics: dict) -> list[dict]:
+    names = class_names_by_code(row["code"] for row in metrics.get("per_class", []))
+    return [{**row, "name": names.get(row["code"], row["code"])} for row in metrics.get("per_class", [])]

@@ -17,19 +17,25 @@ def production_model() -> ModelVersion | None:
     return ModelVersion.objects.filter(is_production=True).first()
 
 
-def model_version_compare(first: ModelVersion, second: ModelVersion) -> dict:
-    """Side by side: each headline metric and each class's precision, recall and F1, with second − first."""
+def model_version_compare(first: ModelVersion, second: ModelVersion, *, shared=None) -> dict:
+    """Side by side: each headline metric and each class's precision, recall and F1, with second − first.
+
+    On the images both were scored on (``shared``, a SharedEvaluation) when there are any; otherwise each on its own
+    test split, which ``same_images`` False says."""
+    same_images = bool(shared is not None and shared.image_count)
+    first_metrics = shared.first_metrics if same_images else first.metrics
+    second_metrics = shared.second_metrics if same_images else second.metrics
     metrics = [
         {
             "name": name,
-            "first": first.metrics.get(name),
-            "second": second.metrics.get(name),
-            "difference": _difference(first.metrics.get(name), second.metrics.get(name)),
+            "first": first_metrics.get(name),
+            "second": second_metrics.get(name),
+            "difference": _difference(first_metrics.get(name), second_metrics.get(name)),
         }
         for name in COMPARED_METRICS
     ]
-    first_classes = {row["code"]: row for row in first.metrics.get("per_class", [])}
-    second_classes = {row["code"]: row for row in second.metrics.get("per_class", [])}
+    first_classes = {row["code"]: row for row in first_metrics.get("per_class", [])}
+    second_classes = {row["code"]: row for row in second_metrics.get("per_class", [])}
     per_class = []
     for code in [*first_classes, *(c for c in second_classes if c not in first_classes)]:
         a, b = first_classes.get(code, {}), second_classes.get(code, {})
@@ -47,6 +53,8 @@ def model_version_compare(first: ModelVersion, second: ModelVersion) -> dict:
         "metrics": metrics,
         "per_class": per_class,
         "same_snapshot": first.snapshot_id == second.snapshot_id,
+        "same_images": same_images,
+        "image_count": shared.image_count if same_images else None,
     }
 
 

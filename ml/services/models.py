@@ -35,7 +35,7 @@ def _store(path: Path, name: str) -> str:
         return default_storage.save(name, File(handle, name=path.name))
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -53,7 +53,7 @@ def model_version_create(*, run: TrainingRun, result) -> ModelVersion:
         config=result.config,
         class_map={str(i): code for i, code in enumerate(result.class_names)},
         artifact=_store(result.model_path, f"{folder}/model.keras"),
-        artifact_sha256=_sha256(result.model_path),
+        artifact_sha256=file_sha256(result.model_path),
         artifact_size=result.model_path.stat().st_size,
         code_version=code_version(),
         history=result.history,
@@ -147,17 +147,16 @@ def model_version_promote(*, model_version: ModelVersion, actor, force: bool = F
 
 def model_version_local_artifact(model_version: ModelVersion) -> Path:
     """A local path of the version's .keras file: where it lies on a local disk, else downloaded once into
-    ML_WORK_DIR/models (named by its sha256, so a half-written download is never taken for the file)."""
-    name = model_version.artifact.name
-    try:
-        return Path(default_storage.path(name))
-    except NotImplementedError:
-        target = Path(settings.ML_WORK_DIR) / "models" / f"{model_version.artifact_sha256}.keras"
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_suffix(f".{os.getpid()}.part")
-            with default_storage.open(name, "rb") as source, partial.open("wb") as sink:
-                for block in iter(lambda: source.read(1 << 20), b""):
-                    sink.write(block)
-            partial.replace(target)
+    ML_WORK_DIR/models (named by its sha256: a version's file never changes)."""
+    from curation.services.storage import stored_file_local
+
+    target = Path(settings.ML_WORK_DIR) / "models" / f"{model_version.artifact_sha256}.keras"
+    if target.exists():
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.part")
+    local = stored_file_local(name=model_version.artifact.name, download_to=partial)
+    if local == partial:
+        partial.replace(target)
+        return target
+    return local

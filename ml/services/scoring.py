@@ -3,12 +3,12 @@
 import logging
 
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
 from core.services.jobs import JobExecution, job_claim, job_enqueue, job_running
 from curation.models import Image, Snapshot
 from curation.selectors.snapshots import snapshot_test_labels
+from curation.services.storage import stored_files_read
 from ml.models import EvaluationKind, ModelVersion, ScoringJob
 from ml.services.evaluations import image_scores_store, judged_labels, model_evaluation_create, scored_image_ids
 
@@ -52,12 +52,10 @@ def score_images(*, model_version: ModelVersion, image_ids: list[int], execution
     done = 0
     for start in range(0, len(todo), SCORING_CHUNK):
         chunk = todo[start : start + SCORING_CHUNK]
-        pictures = []
-        for image_id in chunk:
-            if not default_storage.exists(names[image_id]):
-                raise FileNotFoundError(f"Image {image_id} is missing from storage ({names[image_id]}).")
-            with default_storage.open(names[image_id], "rb") as handle:
-                pictures.append(handle.read())
+        try:
+            pictures = [data for _, data in stored_files_read((image_id, names[image_id]) for image_id in chunk)]
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f"An image of this chunk is missing from storage: {error}.") from error
         image_scores_store(
             model_version=model_version, image_ids=chunk, probabilities=predictor.probabilities(pictures)
         )

@@ -4,7 +4,6 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from core.models import AuditEvent
 from curation.models import LabelClass, Snapshot
 from curation.services.snapshots import snapshot_create
 from ml.models import ModelVersion, TrainingRun
@@ -106,25 +105,6 @@ def test_cancelling_a_queued_run_cancels_it_at_once(api, curator, snapshot):
     response = api(curator).post(f"/api/v1/training-runs/{run_id}/cancel/")
 
     assert response.json()["status"] == "cancelled"
-
-
-def test_promotion_is_refused_below_production_unless_forced_and_is_audited(api, curator, snapshot):
-    good, worse, better = model_version(snapshot, 0.7), model_version(snapshot, 0.6), model_version(snapshot, 0.8)
-
-    first = api(curator).post(f"/api/v1/models/{good.pk}/promote/")
-    refused = api(curator).post(f"/api/v1/models/{worse.pk}/promote/")
-    forced = api(curator).post(f"/api/v1/models/{worse.pk}/promote/", {"force": True}, format="json")
-    upgraded = api(curator).post(f"/api/v1/models/{better.pk}/promote/")
-
-    assert first.status_code == 200 and first.json()["is_production"]
-    assert refused.status_code == 400
-    assert "macro F1 0.600, below the production model" in refused.json()["detail"]
-    assert forced.status_code == 200
-    assert upgraded.status_code == 200
-    assert list(ModelVersion.objects.filter(is_production=True).values_list("pk", flat=True)) == [better.pk]
-    events = AuditEvent.objects.filter(action="model_promoted").order_by("pk")
-    assert [e.after["production"] for e in events] == [good.pk, worse.pk, better.pk]
-    assert events[1].after["forced"] is True and events[1].before["production"] == good.pk
 
 
 def test_models_api_lists_versions_with_the_fields_scripts_read(api, curator, snapshot):

@@ -87,6 +87,15 @@ def test_a_worker_trains_a_run_and_stores_the_model_version(api, curator, traina
     assert sum(map(sum, metrics["confusion_matrix"])) == trainable_snapshot.stats["per_split"]["test"]
     assert detail["config"]["backbone"] == "B0" and detail["config"]["stage1_epochs"] == 1
 
+    # Every test image's probabilities are stored, and the version is judged on its own and the lineage's test split.
+    test_images = trainable_snapshot.stats["per_split"]["test"]
+    assert version.scores.count() == test_images
+    assert sorted(version.evaluations.values_list("kind", "image_count")) == [
+        ("lineage_test", test_images),
+        ("own_test", test_images),
+    ]
+    assert version.temperature > 0 and version.calibration["val_nll_after"] <= version.calibration["val_nll_before"]
+
     # A redelivered task finds the run finished and does nothing.
     assert training_run_execute_task.apply(args=[run["id"]]).get() is None
     assert ModelVersion.objects.count() == 1
