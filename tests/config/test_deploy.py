@@ -25,7 +25,7 @@ def command_words(service: dict) -> list[str]:
     return words
 
 
-APP_SERVICES = ("web", "worker", "beat", "trainer")
+APP_SERVICES = ("web", "worker", "beat", "trainer", "inference", "scorer")
 
 
 def test_compose_has_the_services_with_health_checks_and_named_volumes(compose):
@@ -74,6 +74,26 @@ def test_trainer_takes_the_training_queue_one_at_a_time_on_a_gpu(compose):
     assert trainer["build"]["args"]["TF_EXTRA"] == "and-cuda"
     mounted = {volume.split(":")[0] for volume in trainer["volumes"]}
     assert "models" in mounted, "its work folder (and cache of the bucket's images) outlives the container"
+
+
+def test_inference_and_scoring_have_workers_of_their_own_fed_one_task_at_a_time(compose):
+    """Predictions must not wait behind a 48-hour training run or a bulk scoring job: each queue has its workers,
+    and every queue a task is routed to is consumed by some service."""
+    from django.conf import settings
+
+    consumed = {}
+    for name, service in compose["services"].items():
+        words = command_words(service) if "command" in service else []
+        if "celery" in words and "worker" in words:
+            for queue in words[words.index("-Q") + 1].split(","):
+                consumed[queue] = name
+            if name in ("inference", "scorer", "trainer"):
+                assert words[words.index("--prefetch-multiplier") + 1] == "1", name
+    assert consumed["inference"] == "inference" and consumed["scoring"] == "scorer"
+    assert consumed["training"] == "trainer" and consumed["default"] == "worker"
+    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    assert routed <= set(consumed), routed - set(consumed)
+    assert "models" in {volume.split(":")[0] for volume in compose["services"]["inference"]["volumes"]}
 
 
 def test_every_command_the_deployment_runs_exists_in_the_project(compose):
