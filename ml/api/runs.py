@@ -14,8 +14,8 @@ from ml.models import ModelVersion, ScoringJob, TrainingRun
 from ml.selectors.models import model_version_list, training_run_list
 from ml.services.models import model_version_promote
 from ml.services.runs import training_run_request
-from ml.training.config import PRESETS
 from ml.services.scoring import scoring_job_request
+from ml.training.config import PRESETS
 
 
 class TrainingRunOutputSerializer(serializers.Serializer):
