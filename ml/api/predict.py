@@ -1,5 +1,5 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
@@ -7,6 +7,13 @@ from rest_framework.views import APIView
 
 from accounts.permissions import CanPredict
 from ml.services.predictions import InferenceUnavailable, NoProductionModel, prediction_make
+
+
+class PredictedClassSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    index = serializers.IntegerField()
+    probability = serializers.FloatField()
 
 
 class PredictApi(APIView):
@@ -24,24 +31,23 @@ class PredictApi(APIView):
         image = serializers.FileField(allow_empty_file=True)
         top_k = serializers.IntegerField(required=False, default=3, min_value=1, max_value=11)
 
-    class ClassSerializer(serializers.Serializer):
-        code = serializers.CharField()
-        name = serializers.CharField()
-        index = serializers.IntegerField()
-        probability = serializers.FloatField()
-
     class OutputSerializer(serializers.Serializer):
         model_version = serializers.IntegerField()
-        classes = serializers.ListField(child=serializers.DictField())
+        classes = PredictedClassSerializer(many=True)  # most likely first
         abstain = serializers.BooleanField()
-        abstain_reason = serializers.CharField()
+        abstain_reason = serializers.CharField(allow_blank=True)
 
     @extend_schema(
         request={"multipart/form-data": InputSerializer},
         responses={
             200: OutputSerializer,
-            400: OpenApiResponse(description="a bad image, with the reason"),
-            503: OpenApiResponse(description="no production model, or no inference worker answered"),
+            503: OpenApiResponse(
+                response=inline_serializer(
+                    "PredictUnavailable", {"detail": serializers.CharField(), "code": serializers.CharField()}
+                ),
+                description="No production model (`no_production_model`), or no inference worker answered in time "
+                "(`inference_unavailable`).",
+            ),
         },
     )
     def post(self, request):

@@ -15,7 +15,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.authtoken.models import Token
 
 from curation.models import DuplicateGroup, Image, ImportBatch
-from ml.models import TrainingRun
+from ml.models import ScoringJob, TrainingRun
 from tests.ml.test_models_api import model_version
 from tests.samples import labeled_demo_snapshot
 
@@ -126,25 +126,28 @@ def run_schemathesis(
 
 @pytest.fixture
 def job_queues_purged():
-    """Imports and training runs the fuzzer starts are queued rows with a message in the broker and no
+    """Imports, training runs and scoring jobs the fuzzer starts are queued rows with a message in the broker and no
     worker; the messages go afterwards, so that no later test's worker picks one up."""
     yield
     from celery import current_app
 
     with current_app.connection_for_write() as connection:
-        for queue in ("default", "training"):
+        for queue in ("default", "training", "scoring", "inference"):
             connection.default_channel.queue_purge(queue)
 
 
 def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(
-    live_server, curator, tmp_path, job_queues_purged
+    live_server, curator, tmp_path, job_queues_purged, settings
 ):
+    # No inference worker runs here: once the fuzzer has promoted a model, a prediction waits this long for one.
+    settings.ML_PREDICT_TIMEOUT_SECONDS = 1
     # Real objects behind the ids, so that generated requests reach more than 404s.
     snapshot = labeled_demo_snapshot(
         tmp_path / "set", name="fuzzed", per_class=4, size=(48, 36), classes=[1, 2], ratios=[0.5, 0.25, 0.25]
     )
     version = model_version(snapshot, 0.5)
     TrainingRun.objects.create(snapshot=snapshot, preset="tiny", config={}, config_hash="queued", status="queued")
+    ScoringJob.objects.create(model_version=version, snapshot=snapshot, status="failed", error="for the fuzzer")
     group = DuplicateGroup.objects.create()
     Image.objects.filter(pk__in=list(Image.objects.values_list("pk", flat=True)[:2])).update(duplicate_group=group)
     assert ImportBatch.objects.exists() and version.pk
