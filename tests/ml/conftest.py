@@ -21,8 +21,14 @@ MODEL_CLASS_INDEXES = [1, 2, 5]
 
 @pytest.fixture(scope="session")
 def trained_models(tmp_path_factory):
-    """Two tiny models trained once per session through the library on drawn lesions (different seeds, so their
-    probabilities differ): {"a": TrainingResult, "b": TrainingResult}. Tests store them as model versions."""
+    """Two tiny models, made once per session, whose probabilities differ: {"a": TrainingResult, "b": ...}.
+
+    "a" is trained through the library on drawn lesions. "b" is "a" with its output units in reverse order (a real,
+    loadable Keras model, at no second training's cost). Tests store them as model versions."""
+    import dataclasses
+
+    import keras
+
     from curation.demo_images import write_demo_dataset
     from ml.training import config_from_preset, train
 
@@ -34,18 +40,22 @@ def trained_models(tmp_path_factory):
         splits["train"] += [(path, label) for path in class_paths[:6]]
         splits["val"] += [(path, label) for path in class_paths[6:8]]
         splits["test"] += [(path, label) for path in class_paths[8:]]
-    results = {}
-    for name, seed in (("a", 1), ("b", 2)):
-        results[name] = train(
-            config_from_preset("tiny", {**QUICK, "seed": seed}),
-            train_items=splits["train"],
-            val_items=splits["val"],
-            test_items=splits["test"],
-            class_names=MODEL_CLASSES,
-            output_dir=tmp_path_factory.mktemp(f"model_{name}"),
-            base_weights="none",
-        )
-    return results
+    first = train(
+        config_from_preset("tiny", {**QUICK, "stage2_epochs": 0, "seed": 1}),  # one stage: half the tracing
+        train_items=splits["train"],
+        val_items=splits["val"],
+        test_items=splits["test"],
+        class_names=MODEL_CLASSES,
+        output_dir=tmp_path_factory.mktemp("model_a"),
+        base_weights="none",
+    )
+    model = keras.models.load_model(first.model_path)
+    output = model.get_layer("predictions")
+    kernel, bias = output.get_weights()
+    output.set_weights([kernel[:, ::-1], bias[::-1]])
+    second_path = tmp_path_factory.mktemp("model_b") / "model.keras"
+    model.save(second_path)
+    return {"a": first, "b": dataclasses.replace(first, model_path=second_path)}
 
 
 def store_model_version(result, *, snapshot, macro_f1: float | None = None, production: bool = False):

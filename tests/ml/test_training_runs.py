@@ -188,7 +188,8 @@ def test_a_training_run_whose_worker_is_killed_is_failed_by_beat_not_by_a_page_v
         message="the beat task did not fail the run",
     )
     assert "the worker stopped (no heartbeat since" in run.error.lower()
-    assert not job_scratch_dir(run).exists()
+    # The sweep removes the scratch folder just after it commits the failure.
+    wait_until(lambda: not job_scratch_dir(run).exists(), timeout=30, message="the scratch folder was left behind")
 
 
 @pytest.mark.django_db
