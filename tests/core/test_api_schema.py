@@ -143,7 +143,7 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(
     settings.ML_PREDICT_TIMEOUT_SECONDS = 1
     # Real objects behind the ids, so that generated requests reach more than 404s.
     snapshot = labeled_demo_snapshot(
-        tmp_path / "set", name="fuzzed", per_class=4, size=(48, 36), classes=[1, 2], ratios=[0.5, 0.25, 0.25]
+        tmp_path / "set", name="fuzzed", per_class=4, size=(64, 64), classes=[1, 2], ratios=[0.5, 0.25, 0.25]
     )
     version = model_version(snapshot, 0.5)
     TrainingRun.objects.create(snapshot=snapshot, preset="tiny", config={}, config_hash="queued", status="queued")

@@ -13,7 +13,7 @@ CLASS_NAMES = ["red_disc", "green_square", "blue_stripes"]
 SPLIT_SIZES_PER_CLASS = {"train": 36, "val": 8, "test": 8}
 
 
-def draw_class_image(label: int, rng: np.random.Generator, size: tuple[int, int] = (64, 48)) -> Image.Image:
+def draw_class_image(label: int, rng: np.random.Generator, size: tuple[int, int] = (64, 64)) -> Image.Image:
     """Colour and shape both tell the classes apart, so even a tiny network learns them in a few steps."""
     width, height = size
     background = rng.normal(235, 12, (height, width, 3))
