@@ -36,16 +36,19 @@ def test_a_training_worker_reads_images_from_the_bucket_and_stores_the_model_the
     assert run["status"] == "succeeded", run["error"] + worker.log()[-3000:]
     version = ModelVersion.objects.get(pk=run["model_version"])
     folder = f"models/run-{run['id']}"
-    assert {version.artifact.name, version.curves_plot.name, version.confusion_plot.name} == {
-        f"{folder}/model.keras",
-        f"{folder}/training_curves.png",
-        f"{folder}/confusion_matrix.png",
-    }
-    assert {key for key in s3_storage.object_keys() if key.startswith("models/")} == {
+    stored = {
         version.artifact.name,
         version.curves_plot.name,
         version.confusion_plot.name,
+        version.reliability_plot.name,
     }
+    assert stored == {
+        f"{folder}/model.keras",
+        f"{folder}/training_curves.png",
+        f"{folder}/confusion_matrix.png",
+        f"{folder}/reliability.png",
+    }
+    assert {key for key in s3_storage.object_keys() if key.startswith("models/")} == stored
     model_bytes = s3_storage.read(version.artifact.name)
     assert len(model_bytes) == version.artifact_size
     # The worker downloaded each snapshot image once into its cache (there is no local path).
