@@ -65,4 +65,6 @@ class PromoteForm(forms.Form):
 
 
 class ScoreForm(forms.Form):
-    snapshot = IdChoiceField(Snapshot.objects.all(), noun="snapshot", label="Snapshot")
+    snapshot = IdChoiceField(
+        Snapshot.objects.all(), noun="snapshot", label="Snapshot", required=False, help_text="empty: every image"
+    )

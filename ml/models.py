@@ -136,14 +136,26 @@ class ModelEvaluation(models.Model):
         return f"v{self.model_version_id} on {self.get_kind_display()} ({self.image_count} images)"
 
 
-class ScoringJob(Job):
-    """Score a model version on a snapshot's test split: a job (see core.models.Job) for the `scoring` queue.
+class ScoringScope(models.TextChoices):
+    SNAPSHOT_TEST = "snapshot_test", "a snapshot's test split"
+    ALL_IMAGES = "all_images", "every image not excluded"
 
-    It stores an ImageScore for each image not yet scored by that version and a ModelEvaluation of the split.
+
+class ScoringJob(Job):
+    """Score a model version: a job (see core.models.Job) for the `scoring` queue.
+
+    On a snapshot's test split it stores an ImageScore for each image not yet scored by that version and a
+    ModelEvaluation of the split; on all images (no snapshot) it scores every image not excluded, chunk by chunk,
+    and a retry goes on where it stopped.
     """
 
+    Scope = ScoringScope
+
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="scoring_jobs")
-    snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="+")
+    scope = models.CharField(max_length=20, choices=ScoringScope.choices, default=ScoringScope.SNAPSHOT_TEST)
+    snapshot = models.ForeignKey(
+        Snapshot, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="none: all images"
+    )
     evaluation = models.OneToOneField(
         ModelEvaluation, null=True, blank=True, on_delete=models.SET_NULL, related_name="scoring_job"
     )
@@ -160,10 +172,22 @@ class ScoringJob(Job):
                 condition=Q(status__in=["queued", "running"]),
                 name="scoring_job_one_active_per_model_and_snapshot",
             ),
+            # NULLs are distinct in a unique index: the all-images job needs a constraint of its own.
+            models.UniqueConstraint(
+                fields=["model_version"],
+                condition=Q(status__in=["queued", "running"], scope="all_images"),
+                name="scoring_job_one_active_all_images_per_model",
+            ),
+            models.CheckConstraint(
+                condition=Q(scope="snapshot_test", snapshot__isnull=False)
+                | Q(scope="all_images", snapshot__isnull=True),
+                name="scoring_job_snapshot_iff_test_scope",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"Scoring job #{self.pk} (v{self.model_version_id} on {self.snapshot_id}, {self.status})"
+        on = self.snapshot_id if self.snapshot_id else "all images"
+        return f"Scoring job #{self.pk} (v{self.model_version_id} on {on}, {self.status})"
 
 
 class Prediction(models.Model):

@@ -20,11 +20,21 @@ def training_run_execute_task(run_id: int) -> str | None:
 
 @shared_task(soft_time_limit=SCORING_SOFT_TIME_LIMIT, time_limit=SCORING_SOFT_TIME_LIMIT + 300, acks_late=True)
 def scoring_job_execute_task(job_id: int) -> str | None:
-    """Score one model version on one snapshot's test split; a redelivered task does nothing."""
+    """Run one scoring job (a snapshot's test split, or every image); a redelivered task does nothing."""
     from ml.services.scoring import scoring_job_execute
 
     job = scoring_job_execute(job_id=job_id)
     return job.status if job else None
+
+
+@shared_task(soft_time_limit=60, time_limit=90)
+def scoring_catch_up_task() -> int | None:
+    """Beat: queue the scoring of newly imported images by the production model (see ``scoring_catch_up``).
+    Idempotent: while an all-images job is queued or running, nothing more is queued."""
+    from ml.services.scoring import scoring_catch_up
+
+    job = scoring_catch_up()
+    return job.pk if job else None
 
 
 @shared_task(soft_time_limit=PREDICT_SOFT_TIME_LIMIT, time_limit=PREDICT_SOFT_TIME_LIMIT + 30)

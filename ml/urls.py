@@ -10,6 +10,7 @@ urlpatterns = [
     path("ml/runs/<int:run_id>/cancel/", views.run_cancel, name="run-cancel"),
     path("ml/runs/<int:run_id>/retry/", views.run_retry, name="run-retry"),
     path("ml/models/", views.models, name="models"),
+    path("ml/models/score-production/", views.score_production, name="score-production"),
     path("ml/models/compare/", views.models_compare, name="models-compare"),
     path("ml/models/<int:model_id>/", views.model, name="model"),
     path("ml/models/<int:model_id>/promote/", views.model_promote, name="model-promote"),

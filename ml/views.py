@@ -24,7 +24,7 @@ from ml.selectors.evaluations import (
 from ml.selectors.models import model_version_compare, model_version_list, production_model, training_run_list
 from ml.services.models import model_version_promote
 from ml.services.runs import training_run_request
-from ml.services.scoring import scoring_job_request
+from ml.services.scoring import NoProductionModel, scoring_job_request, scoring_job_request_production
 from ml.training.config import PRESETS
 
 
@@ -198,13 +198,31 @@ def model_score(request, model_id: int):
         job, created = scoring_job_request(model_version=version, snapshot=snapshot, created_by=request.user)
     except ValidationError as error:
         return _render_model(request, model_id, status=refuse(request, error))
+    scope = f"{snapshot.name}'s test split" if snapshot else "every image not excluded"
     messages.success(
         request,
-        f"Scoring job #{job.pk} queued: v{version.pk} on {snapshot.name}'s test split."
+        f"Scoring job #{job.pk} queued: v{version.pk} on {scope}."
         if created
         else f"The same scoring job is already {job.status}: #{job.pk}.",
     )
     return redirect("ml:model", model_id=model_id)
+
+
+@role_required(Role.CURATOR)
+@require_POST
+def score_production(request):
+    """Score every image not excluded with the production model (refused when there is none)."""
+    try:
+        job, created = scoring_job_request_production(created_by=request.user)
+    except NoProductionModel as error:
+        return _render_models(request, status=refuse(request, str(error)))
+    messages.success(
+        request,
+        f"Scoring job #{job.pk} queued: the production model v{job.model_version_id} on every image."
+        if created
+        else f"The same scoring job is already {job.status}: #{job.pk}.",
+    )
+    return redirect("ml:model", model_id=job.model_version_id)
 
 
 @role_required(Role.CURATOR)

@@ -233,6 +233,13 @@ DERMCURATE_JOB_SWEEP_SECONDS = env.float("DERMCURATE_JOB_SWEEP_SECONDS", default
 CELERY_BEAT_SCHEDULE = {
     "jobs-sweep": {"task": "core.tasks.jobs_sweep_task", "schedule": DERMCURATE_JOB_SWEEP_SECONDS},
 }
+# New imports are scored by the production model within this many seconds (0: only on promotion and on demand).
+ML_SCORING_CATCH_UP_SECONDS = env.float("ML_SCORING_CATCH_UP_SECONDS", default=60)
+if ML_SCORING_CATCH_UP_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["scoring-catch-up"] = {
+        "task": "ml.tasks.scoring_catch_up_task",
+        "schedule": ML_SCORING_CATCH_UP_SECONDS,
+    }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SYNC_EVERY = 1  # the schedule file is written after each sweep: the compose health check reads it
 # Global ceilings; long tasks set their own, larger limits.
@@ -287,6 +294,8 @@ ML_ABSTAIN_BELOW = env.float("ML_ABSTAIN_BELOW", default=0.5)
 ML_KEEP_PREDICTION_IMAGES = env.bool("ML_KEEP_PREDICTION_IMAGES", default=False)
 ML_PREDICT_TIMEOUT_SECONDS = env.float("ML_PREDICT_TIMEOUT_SECONDS", default=30)
 ML_PREDICT_MAX_BYTES = env.int("ML_PREDICT_MAX_BYTES", default=20 * 1024 * 1024)
+# Images a scoring job reads, predicts and stores together (and at most what a killed job redoes).
+ML_SCORING_CHUNK_SIZE = env.int("ML_SCORING_CHUNK_SIZE", default=64)
 
 LOGGING = {
     "version": 1,

@@ -1,5 +1,5 @@
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,9 +12,10 @@ from core.services.jobs import job_cancel, job_retry
 from curation.models import Snapshot
 from ml.models import ModelVersion, ScoringJob, TrainingRun
 from ml.selectors.models import model_version_list, training_run_list
+from ml.selectors.scores import scoring_job_list
 from ml.services.models import model_version_promote
 from ml.services.runs import training_run_request
-from ml.services.scoring import scoring_job_request
+from ml.services.scoring import NoProductionModel, scoring_job_request, scoring_job_request_production
 from ml.training.config import PRESETS
 
 
@@ -193,7 +194,8 @@ class ModelVersionPromoteApi(APIView):
 class ScoringJobOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     model_version = serializers.IntegerField(source="model_version_id")
-    snapshot = serializers.IntegerField(source="snapshot_id")
+    scope = serializers.ChoiceField(choices=ScoringJob.Scope.choices)
+    snapshot = serializers.IntegerField(source="snapshot_id", allow_null=True)
     status = serializers.CharField()
     progress = serializers.JSONField()
     error = serializers.CharField()
@@ -209,12 +211,15 @@ class ScoringJobOutputSerializer(serializers.Serializer):
 
 
 class ModelVersionScoreApi(APIView):
-    """Score this version on a snapshot's test split (a scoring job on the `scoring` queue)."""
+    """Score this version (a scoring job on the `scoring` queue): on a snapshot's test split, or with no `snapshot`
+    on every image not excluded (a retry of that job goes on where it stopped)."""
 
     permission_classes = [IsCurator]
 
     class InputSerializer(JSONInputSerializer):
-        snapshot = serializers.IntegerField(**id_limits())
+        snapshot = serializers.IntegerField(
+            **id_limits(), required=False, allow_null=True, help_text="omit to score every image not excluded"
+        )
 
     @extend_schema(
         request=InputSerializer, responses={202: ScoringJobOutputSerializer, 200: ScoringJobOutputSerializer}
@@ -222,12 +227,51 @@ class ModelVersionScoreApi(APIView):
     def post(self, request, model_id: int):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        snapshot = Snapshot.objects.filter(pk=data.validated_data["snapshot"]).first()
-        if snapshot is None:
-            raise serializers.ValidationError({"snapshot": f"There is no snapshot {data.validated_data['snapshot']}."})
-        job, created = scoring_job_request(
-            model_version=get_object_or_404(ModelVersion, pk=model_id), snapshot=snapshot, created_by=request.user
+        version = get_object_or_404(ModelVersion, pk=model_id)
+        snapshot = None
+        if data.validated_data.get("snapshot") is not None:
+            snapshot = Snapshot.objects.filter(pk=data.validated_data["snapshot"]).first()
+            if snapshot is None:
+                raise serializers.ValidationError(
+                    {"snapshot": f"There is no snapshot {data.validated_data['snapshot']}."}
+                )
+        job, created = scoring_job_request(model_version=version, snapshot=snapshot, created_by=request.user)
+        return Response(
+            ScoringJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
         )
+
+
+NO_PRODUCTION_MODEL = inline_serializer(
+    "NoProductionModel", {"detail": serializers.CharField(), "code": serializers.CharField()}
+)
+
+
+class ScoringJobListCreateApi(APIView):
+    """GET: scoring jobs, newest first. POST (no body): score every image not excluded with the production model;
+    409 `no_production_model` when there is none."""
+
+    permission_classes = [IsCurator]
+    pagination_class = Pagination
+
+    @extend_schema(responses=ScoringJobOutputSerializer(many=True))
+    def get(self, request):
+        return paginated_response(
+            request=request, view=self, queryset=scoring_job_list(), serializer_class=ScoringJobOutputSerializer
+        )
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: ScoringJobOutputSerializer,
+            200: ScoringJobOutputSerializer,
+            409: OpenApiResponse(NO_PRODUCTION_MODEL, description="no model is in production"),
+        },
+    )
+    def post(self, request):
+        try:
+            job, created = scoring_job_request_production(created_by=request.user)
+        except NoProductionModel as error:
+            return Response({"detail": str(error), "code": "no_production_model"}, status=status.HTTP_409_CONFLICT)
         return Response(
             ScoringJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
         )

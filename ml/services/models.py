@@ -110,7 +110,7 @@ def promotion_refusals(*, model_version: ModelVersion, current: ModelVersion | N
 
 @transaction.atomic
 def model_version_promote(*, model_version: ModelVersion, actor, force: bool = False, reason: str = "") -> ModelVersion:
-    """Make a model the production model.
+    """Make a model the production model, and queue the scoring of every image by it.
 
     Refused (see ``promotion_refusals``) unless ``force``, which needs a ``reason``: it goes in the audit log with
     the refusals it overrode.
@@ -142,6 +142,10 @@ def model_version_promote(*, model_version: ModelVersion, actor, force: bool = F
         },
         reason=reason,
     )
+    # The new production model scores every image (sent when this transaction commits).
+    from ml.services.scoring import scoring_job_request
+
+    scoring_job_request(model_version=model_version, created_by=actor)
     return model_version
 
 
