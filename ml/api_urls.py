@@ -1,5 +1,6 @@
 from django.urls import path
 
+from ml.api.label_issues import LabelIssueDismissApi, LabelIssueListApi
 from ml.api.predict import PredictApi
 from ml.api.runs import (
     ModelVersionDetailApi,
@@ -30,4 +31,8 @@ urlpatterns = [
     path("scoring-jobs/<int:job_id>/cancel/", ScoringJobCancelApi.as_view(), name="api-scoring-job-cancel"),
     path("scoring-jobs/<int:job_id>/retry/", ScoringJobRetryApi.as_view(), name="api-scoring-job-retry"),
     path("predict/", PredictApi.as_view(), name="api-predict"),
+    path("label-issues/", LabelIssueListApi.as_view(), name="api-label-issues"),
+    path(
+        "label-issues/<int:issue_id>/suggestion-wrong/", LabelIssueDismissApi.as_view(), name="api-label-issue-dismiss"
+    ),
 ]

@@ -7,10 +7,12 @@ from django.core.exceptions import ValidationError
 
 from core.forms import IdChoiceField
 from core.jsonsafe import JSONTooDeep, check_json_depth
+from core.limits import field_limits
 from curation.models import Snapshot
 from ml.hardware import default_preset
-from ml.models import ModelVersion
+from ml.models import LabelIssue, ModelVersion
 from ml.training.config import PRESETS
+from ml.training.folds import MAX_FOLDS
 
 # Far more than every knob of a training config written out; a bigger paste is a mistake.
 CONFIG_MAX_CHARS = 10_000
@@ -49,6 +51,13 @@ class TrainingRunForm(forms.Form):
     snapshot = IdChoiceField(Snapshot.objects.all(), noun="snapshot", label="Snapshot")
     preset = forms.ChoiceField(label="Preset", required=False, choices=[(name, name) for name in PRESETS])
     config = TrainingConfigField(label="Config overrides")
+    cross_val = forms.IntegerField(
+        label="Cross-validation folds",
+        required=False,
+        min_value=2,
+        max_value=MAX_FOLDS,
+        help_text="empty: a plain run; K: K fold models for suspected label errors, then the model",
+    )
 
     def clean_preset(self) -> str:
         return self.cleaned_data["preset"] or default_preset()
@@ -67,4 +76,15 @@ class PromoteForm(forms.Form):
 class ScoreForm(forms.Form):
     snapshot = IdChoiceField(
         Snapshot.objects.all(), noun="snapshot", label="Snapshot", required=False, help_text="empty: every image"
+    )
+
+
+class LabelIssuesForm(forms.Form):
+    snapshot = IdChoiceField(Snapshot.objects.all(), noun="snapshot", label="Snapshot", required=False)
+    open = forms.BooleanField(label="Only open suggestions", required=False)
+
+
+class LabelIssueDismissForm(forms.Form):
+    reason = forms.CharField(
+        label="Why the suggestion is wrong", required=False, **field_limits(LabelIssue, "dismissed_reason")
     )

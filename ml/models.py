@@ -3,7 +3,7 @@ from django.db import models
 from django.db.models import Q
 
 from core.models import Job
-from curation.models import Image, Snapshot
+from curation.models import Image, LabelClass, Snapshot
 
 
 class TrainingRun(Job):
@@ -17,6 +17,10 @@ class TrainingRun(Job):
     config = models.JSONField(help_text="the resolved training config")
     config_hash = models.CharField(max_length=64)
     history = models.JSONField(default=list, blank=True)
+    cross_val = models.PositiveSmallIntegerField(
+        default=0, help_text="folds of a cross-validation run (0: a plain run); its model is trained as a plain run's"
+    )
+    cross_val_report = models.JSONField(default=list, blank=True, help_text="per fold: sizes, temperature, metrics")
 
     job_kind = "training"
     job_task = "ml.tasks.training_run_execute_task"
@@ -28,7 +32,7 @@ class TrainingRun(Job):
             # A second request for the same snapshot and config while one is
             # queued or running returns the active one (see the service).
             models.UniqueConstraint(
-                fields=["snapshot", "config_hash"],
+                fields=["snapshot", "config_hash", "cross_val"],
                 condition=Q(status__in=["queued", "running"]),
                 name="training_run_one_active_per_config",
             ),
@@ -41,6 +45,7 @@ class TrainingRun(Job):
         # A retry starts the epochs again: the history of the failed attempt is dropped.
         self.history = []
         self.progress_detail = {}
+        self.cross_val_report = []
 
 
 class ModelVersion(models.Model):
@@ -207,3 +212,56 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"Prediction #{self.pk} by v{self.model_version_id}"
+
+
+class CrossValPrediction(models.Model):
+    """What a cross-validation run's models say about one snapshot item, never from a model trained on it.
+
+    A train or val item's probabilities come from the fold model that held it out (``fold``); a test item's from the
+    run's final model, trained on the train split (``fold`` null). Columns follow the run's model version's class
+    map. ``calibrated`` applies the temperature of the model that made them."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="cross_val_predictions")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    split = models.CharField(max_length=8)
+    fold = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1..K; null: a test item")
+    given_label = models.ForeignKey(LabelClass, on_delete=models.PROTECT, related_name="+")
+    probabilities = models.JSONField()
+    calibrated = models.JSONField()
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [models.UniqueConstraint(fields=["run", "image"], name="cross_val_prediction_one_per_image")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} on image {self.image_id} (fold {self.fold})"
+
+
+class LabelIssue(models.Model):
+    """A suspected label error: confident learning over a cross-validation run's probabilities doubts the label the
+    snapshot gave this image. ``score`` is the label quality (0..1, lower is worse); ``rank`` 1 is the worst.
+
+    A curator may mark the suggestion wrong (``dismissed_*``), kept with the audit log."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="label_issues")
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="+")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="label_issues")
+    label = models.ForeignKey(LabelClass, on_delete=models.PROTECT, related_name="+", help_text="in the snapshot")
+    suggested = models.ForeignKey(LabelClass, on_delete=models.PROTECT, related_name="+")
+    score = models.FloatField()
+    rank = models.PositiveIntegerField()
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    dismissed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    dismissed_reason = models.CharField(max_length=2000, blank=True)
+
+    class Meta:
+        ordering = ["run", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "image"], name="label_issue_one_per_run_and_image"),
+            models.UniqueConstraint(fields=["run", "rank"], name="label_issue_one_per_run_and_rank"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Label issue #{self.rank} of run {self.run_id}: image {self.image_id}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ml import views
+from ml import label_issue_views, views
 
 app_name = "ml"
 
@@ -17,4 +17,10 @@ urlpatterns = [
     path("ml/models/<int:model_id>/score/", views.model_score, name="model-score"),
     path("ml/models/<int:model_id>/confusion/", views.model_confusion_cell, name="model-confusion-cell"),
     path("ml/models/<int:model_id>/files/<str:kind>", views.model_file, name="model-file"),
+    path("curation/label-issues/", label_issue_views.label_issues, name="label-issues"),
+    path(
+        "curation/label-issues/<int:issue_id>/suggestion-wrong/",
+        label_issue_views.label_issue_dismiss_page,
+        name="label-issue-dismiss",
+    ),
 ]

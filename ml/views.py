@@ -42,6 +42,7 @@ def runs(request):
                     snapshot=form.cleaned_data["snapshot"],
                     preset=form.cleaned_data["preset"],
                     config=form.cleaned_data["config"],
+                    cross_val=form.cleaned_data["cross_val"],
                     created_by=request.user,
                 )
             except ValidationError as error:

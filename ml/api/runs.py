@@ -17,6 +17,7 @@ from ml.services.models import model_version_promote
 from ml.services.runs import training_run_request
 from ml.services.scoring import NoProductionModel, scoring_job_request, scoring_job_request_production
 from ml.training.config import PRESETS
+from ml.training.folds import MAX_FOLDS
 
 
 class TrainingRunOutputSerializer(serializers.Serializer):
@@ -24,6 +25,8 @@ class TrainingRunOutputSerializer(serializers.Serializer):
     snapshot = serializers.IntegerField(source="snapshot_id")
     preset = serializers.CharField()
     config = serializers.JSONField()
+    cross_val = serializers.IntegerField(help_text="folds of a cross-validation run; 0: a plain run")
+    cross_val_report = serializers.JSONField(help_text="per fold: sizes, temperature, held-out accuracy, macro F1")
     status = serializers.CharField()
     progress = serializers.JSONField()
     history = serializers.JSONField()
@@ -93,6 +96,13 @@ class TrainingRunListCreateApi(APIView):
         config = serializers.DictField(
             required=False, default=dict, help_text='config overrides, e.g. {"stage1_epochs": 10}'
         )
+        cross_val = serializers.IntegerField(
+            required=False,
+            allow_null=True,
+            min_value=2,
+            max_value=MAX_FOLDS,
+            help_text="K: a cross-validation run (K fold models, out-of-fold probabilities, suspected label errors)",
+        )
 
     @extend_schema(responses=TrainingRunOutputSerializer(many=True))
     def get(self, request):
@@ -113,6 +123,7 @@ class TrainingRunListCreateApi(APIView):
             snapshot=snapshot,
             preset=data.validated_data["preset"],
             config=data.validated_data["config"],
+            cross_val=data.validated_data.get("cross_val"),
             created_by=request.user,
         )
         return Response(

@@ -6,30 +6,51 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('curation', '0005_import_upload_unique_name'),
-        ('ml', '0003_scores_evaluations_scoring_predictions'),
+        ("curation", "0005_import_upload_unique_name"),
+        ("ml", "0003_scores_evaluations_scoring_predictions"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='scoringjob',
-            name='scope',
-            field=models.CharField(choices=[('snapshot_test', "a snapshot's test split"), ('all_images', 'every image not excluded')], default='snapshot_test', max_length=20),
+            model_name="scoringjob",
+            name="scope",
+            field=models.CharField(
+                choices=[("snapshot_test", "a snapshot's test split"), ("all_images", "every image not excluded")],
+                default="snapshot_test",
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='scoringjob',
-            name='snapshot',
-            field=models.ForeignKey(blank=True, help_text='none: all images', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='curation.snapshot'),
+            model_name="scoringjob",
+            name="snapshot",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="none: all images",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="curation.snapshot",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='scoringjob',
-            constraint=models.UniqueConstraint(condition=models.Q(('scope', 'all_images'), ('status__in', ['queued', 'running'])), fields=('model_version',), name='scoring_job_one_active_all_images_per_model'),
+            model_name="scoringjob",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("scope", "all_images"), ("status__in", ["queued", "running"])),
+                fields=("model_version",),
+                name="scoring_job_one_active_all_images_per_model",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='scoringjob',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('scope', 'snapshot_test'), ('snapshot__isnull', False)), models.Q(('scope', 'all_images'), ('snapshot__isnull', True)), _connector='OR'), name='scoring_job_snapshot_iff_test_scope'),
+            model_name="scoringjob",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("scope", "snapshot_test"), ("snapshot__isnull", False)),
+                    models.Q(("scope", "all_images"), ("snapshot__isnull", True)),
+                    _connector="OR",
+                ),
+                name="scoring_job_snapshot_iff_test_scope",
+            ),
         ),
     ]

@@ -12,16 +12,26 @@ from core.services.jobs import JobCancelled, JobExecution, job_claim, job_enqueu
 from curation.models import LabelClass, Snapshot, SnapshotItem
 from curation.services.storage import stored_files_local
 from ml.models import TrainingRun
+from ml.services.cross_validation import cross_val_refusals, cross_validation_execute
 from ml.training.config import PRESETS, ConfigError, config_from_dict, config_from_preset, config_hash
 
 logger = logging.getLogger(__name__)
 
 
 def training_run_request(
-    *, snapshot: Snapshot, preset: str = "seed", config: dict | None = None, created_by=None, sync: bool = False
+    *,
+    snapshot: Snapshot,
+    preset: str = "seed",
+    config: dict | None = None,
+    cross_val: int | None = None,
+    created_by=None,
+    sync: bool = False,
 ) -> tuple[TrainingRun, bool]:
     """Queue a run (returns it and True), or return the run already queued or running for the
-    same snapshot and config (and False). With `sync` the caller runs it itself (no task is sent)."""
+    same snapshot, config and folds (and False). With `sync` the caller runs it itself (no task is sent).
+
+    With `cross_val` K (2 or more) it is a cross-validation run: K fold models on the train and val items, then the
+    final model as a plain run trains it (see ``ml.services.cross_validation``)."""
     if preset not in PRESETS:
         raise ValidationError(f"Unknown preset {preset!r}. Known: {', '.join(PRESETS)}.")
     try:
@@ -29,8 +39,14 @@ def training_run_request(
     except ConfigError as error:
         raise ValidationError(str(error)) from error
     _check_snapshot_trainable(snapshot)
+    folds = cross_val or 0
+    if cross_val is not None:
+        refusals = cross_val_refusals(snapshot=snapshot, k=cross_val)
+        if refusals:
+            raise ValidationError(refusals)
     digest = config_hash(resolved)
-    existing = TrainingRun.objects.active().filter(snapshot=snapshot, config_hash=digest).first()
+    same = {"snapshot": snapshot, "config_hash": digest, "cross_val": folds}
+    existing = TrainingRun.objects.active().filter(**same).first()
     if existing:
         return existing, False
     if not sync:
@@ -42,6 +58,7 @@ def training_run_request(
                 preset=preset,
                 config=resolved.to_dict(),
                 config_hash=digest,
+                cross_val=folds,
                 created_by=created_by,
                 # A run the caller trains itself is never sent to the queue (nor by the beat task).
                 dispatched_at=timezone.now() if sync else None,
@@ -50,7 +67,7 @@ def training_run_request(
                 job_enqueue(run)
     except IntegrityError:
         # Another request for the same run won the race.
-        return TrainingRun.objects.active().get(snapshot=snapshot, config_hash=digest), False
+        return TrainingRun.objects.active().get(**same), False
     return run, True
 
 
@@ -125,43 +142,50 @@ def training_run_execute(*, run_id: int) -> TrainingRun | None:
 
     None when the run is not queued (a redelivered task).
     """
-    from ml.services.models import model_version_create
-    from ml.training import TrainingCancelled, train
-
     run = job_claim(model=TrainingRun, job_id=run_id)
     if run is None:
         return None
     try:
         with job_running(run) as execution:
-            reporter = _RunReporter(run, execution)
-            class_names, splits = snapshot_training_items(run.snapshot)
-            try:
-                result = train(
-                    config_from_dict(run.config),
-                    train_items=splits["train"],
-                    val_items=splits["val"],
-                    test_items=splits["test"],
-                    class_names=class_names,
-                    output_dir=execution.scratch / "output",
-                    base_weights=settings.ML_BASE_WEIGHTS,
-                    on_epoch_end=reporter.on_epoch_end,
-                    should_stop=execution.should_stop,
-                    extra_metadata={
-                        "snapshot": run.snapshot_id,
-                        "snapshot_hash": run.snapshot.content_hash,
-                        "run": run.pk,
-                    },
-                )
-            except TrainingCancelled as cancelled:
-                raise JobCancelled(str(cancelled)) from cancelled
-            with transaction.atomic():
-                version = model_version_create(run=run, result=result)
-                model_version_record_test_evaluations(version=version, result=result, execution=execution)
-                execution.succeed()
+            if run.cross_val:
+                cross_validation_execute(run=run, execution=execution)
+            else:
+                _train_plain(run, execution)
     except Exception:  # recorded on the run, with its traceback, for the curator; the worker goes on
         logger.info("training run %s failed; see its row", run.pk)
     run.refresh_from_db()
     return run
+
+
+def _train_plain(run: TrainingRun, execution: JobExecution) -> None:
+    from ml.services.models import model_version_create
+    from ml.training import TrainingCancelled, train
+
+    reporter = _RunReporter(run, execution)
+    class_names, splits = snapshot_training_items(run.snapshot)
+    try:
+        result = train(
+            config_from_dict(run.config),
+            train_items=splits["train"],
+            val_items=splits["val"],
+            test_items=splits["test"],
+            class_names=class_names,
+            output_dir=execution.scratch / "output",
+            base_weights=settings.ML_BASE_WEIGHTS,
+            on_epoch_end=reporter.on_epoch_end,
+            should_stop=execution.should_stop,
+            extra_metadata={
+                "snapshot": run.snapshot_id,
+                "snapshot_hash": run.snapshot.content_hash,
+                "run": run.pk,
+            },
+        )
+    except TrainingCancelled as cancelled:
+        raise JobCancelled(str(cancelled)) from cancelled
+    with transaction.atomic():
+        version = model_version_create(run=run, result=result)
+        model_version_record_test_evaluations(version=version, result=result, execution=execution)
+        execution.succeed()
 
 
 def model_version_record_test_evaluations(*, version, result, execution: JobExecution | None = None) -> None:
