@@ -263,6 +263,16 @@ DERMCURATE_LEASE_SECONDS = env.int("DERMCURATE_LEASE_SECONDS", default=10 * 60)
 DERMCURATE_SKIP_SECONDS = env.int("DERMCURATE_SKIP_SECONDS", default=24 * 3600)
 DERMCURATE_UNDO_SECONDS = env.int("DERMCURATE_UNDO_SECONDS", default=5 * 60)
 DERMCURATE_QUEUE_ORDER = env("DERMCURATE_QUEUE_ORDER", default="random")
+if DERMCURATE_QUEUE_ORDER not in ("random", "oldest", "uncertainty", "disagreement"):
+    raise ImproperlyConfigured(
+        f"DERMCURATE_QUEUE_ORDER={DERMCURATE_QUEUE_ORDER!r} is not known: use random, oldest, uncertainty or "
+        "disagreement."
+    )
+# The disagreement order and the quality dashboard: the production model contradicts an image's label when it
+# names another class with at least this calibrated probability.
+DERMCURATE_DISAGREEMENT_MIN_PROBABILITY = env.float("DERMCURATE_DISAGREEMENT_MIN_PROBABILITY", default=0.8)
+# Model orders serve no two images of one duplicate group, lesion or patient within this many of a reader's images.
+DERMCURATE_QUEUE_DIVERSITY_WINDOW = env.int("DERMCURATE_QUEUE_DIVERSITY_WINDOW", default=10)
 DERMCURATE_REVEAL_SOURCE_LABEL = env.bool("DERMCURATE_REVEAL_SOURCE_LABEL", default=False)
 DERMCURATE_MAX_IMAGE_PIXELS = env.int("DERMCURATE_MAX_IMAGE_PIXELS", default=50_000_000)
 DERMCURATE_SANITIZED_MAX_SIDE = env.int("DERMCURATE_SANITIZED_MAX_SIDE", default=1024)

@@ -1,23 +1,110 @@
 """The review queue: each reader gets images they have not reviewed, that still
-need reviews, and that no one else holds. Holds are leases that expire."""
+need reviews, and that no one else holds. Holds are leases that expire.
+
+The order is a setting (DERMCURATE_QUEUE_ORDER): `random`, `oldest`, or one the
+production model sets (`uncertainty`: least margin between its top two
+calibrated probabilities first; `disagreement`: images whose label the model
+contradicts with high confidence first). Model orders keep near-duplicates and
+lesion or patient siblings apart, and fall back to random for unscored images.
+Nothing the reader receives says why an image came next.
+"""
 
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from curation.models import Image
 from labeling.errors import NOT_IN_QUEUE, ReviewConflict
 from labeling.models import Review, ReviewLease, ReviewSkip
+from ml.selectors.assist import production_contradiction, production_margin
 
 QUEUE_ORDERS = {"random": ("random_key", "pk"), "oldest": ("pk",)}
+MODEL_ORDERS = ("uncertainty", "disagreement")
+# Metadata columns that tie images of one lesion or one patient together (HAM10000 and ISIC names).
+SIBLING_FIELDS = ("lesion_id", "patient_id")
+# How many more candidates than asked for a model order looks at to keep siblings apart.
+DIVERSITY_LOOKAHEAD = 20
 
 
-def _queue_order() -> tuple[str, ...]:
-    return QUEUE_ORDERS.get(settings.DERMCURATE_QUEUE_ORDER, QUEUE_ORDERS["random"])
+def _ordered(images: QuerySet[Image]) -> tuple[QuerySet[Image], bool]:
+    """The images in the queue's order, and whether it is a model order (which keeps siblings apart)."""
+    order = settings.DERMCURATE_QUEUE_ORDER
+    if order == "uncertainty":
+        margin = production_margin()
+        if margin is not None:
+            ranked = images.annotate(queue_rank=margin)
+            return ranked.order_by(F("queue_rank").asc(nulls_last=True), "random_key", "pk"), True
+    elif order == "disagreement":
+        contradiction = production_contradiction(min_probability=settings.DERMCURATE_DISAGREEMENT_MIN_PROBABILITY)
+        if contradiction is not None:
+            ranked = images.annotate(queue_rank=contradiction)
+            return ranked.order_by(F("queue_rank").desc(nulls_last=True), "random_key", "pk"), True
+    return images.order_by(*QUEUE_ORDERS.get(order, QUEUE_ORDERS["random"])), False
+
+
+def sibling_keys(image: Image) -> set[str]:
+    """What ties the image to others a reader should not see back to back: its duplicate group, its lesion,
+    its patient."""
+    keys = {f"duplicates:{image.duplicate_group_id}"} if image.duplicate_group_id else set()
+    metadata = image.metadata or {}
+    for field in SIBLING_FIELDS:
+        value = metadata.get(field)
+        if value not in (None, ""):
+            keys.add(f"{field}:{value}")
+    return keys
+
+
+def _recently_served_keys(*, reader, held_image_ids: list[int]) -> set[str]:
+    """Sibling keys of the images the reader holds and of their last DERMCURATE_QUEUE_DIVERSITY_WINDOW reviews."""
+    window = settings.DERMCURATE_QUEUE_DIVERSITY_WINDOW
+    reviewed = list(
+        Review.objects.filter(reader=reader).order_by("-created_at", "-pk").values_list("image_id", flat=True)[:window]
+    )
+    keys: set[str] = set()
+    for image in Image.objects.filter(pk__in=[*held_image_ids, *reviewed]).only("duplicate_group_id", "metadata"):
+        keys |= sibling_keys(image)
+    return keys
+
+
+def diverse_order(candidates: list[Image], *, served: set[str]) -> list[Image]:
+    """The candidates in their order, except that one sharing a duplicate group, lesion or patient with an image
+    served lately or placed before it goes after every candidate that shares none (siblings still come, last)."""
+    placed, passed_over = [], []
+    for image in candidates:
+        keys = sibling_keys(image)
+        if keys & served:
+            passed_over.append(image)
+        else:
+            placed.append(image)
+            served |= keys
+    return placed + passed_over
+
+
+def _lease_in_preference(*, reader, reviewable, ordered, held, wanted: int, now, expires):
+    """Lease up to `wanted` images in a model order, siblings kept apart; returns (leases, lost).
+
+    The order is read without locks, then images are locked one at a time (SKIP LOCKED) in that order: locking
+    the whole lookahead would hide it from readers asking at the same moment, who would find the queue empty.
+    """
+    candidates = list(ordered[: wanted + DIVERSITY_LOOKAHEAD])
+    served = _recently_served_keys(reader=reader, held_image_ids=[lease.image_id for lease in held])
+    leases, lost = [], 0
+    for candidate in diverse_order(candidates, served=served):
+        image = reviewable.filter(pk=candidate.pk).select_for_update(skip_locked=True, of=("self",)).first()
+        if image is None:
+            continue  # another reader is leasing it just now, or it is no longer in this reader's queue
+        lease = _lease(image=image, reader=reader, now=now, expires=expires)
+        if lease is None:
+            lost += 1
+            continue
+        leases.append(lease)
+        if len(leases) == wanted:
+            break
+    return leases, lost
 
 
 def reviewable_images(*, reader):
@@ -58,19 +145,23 @@ def review_queue_next(*, reader, count: int = 1) -> list[ReviewLease]:
     for _attempt in range(3):
         lost = 0
         with transaction.atomic():
-            candidates = list(
-                reviewable_images(reader=reader)
-                .exclude(pk__in=[lease.image_id for lease in held])
-                .order_by(*_queue_order())
-                .select_for_update(skip_locked=True, of=("self",))[:missing]
-            )
-            for image in candidates:
-                lease = _lease(image=image, reader=reader, now=now, expires=expires)
-                if lease is None:
-                    lost += 1
-                else:
-                    held.append(lease)
-                    missing -= 1
+            reviewable = reviewable_images(reader=reader).exclude(pk__in=[lease.image_id for lease in held])
+            ordered, model_order = _ordered(reviewable)
+            if model_order:
+                leases, lost = _lease_in_preference(
+                    reader=reader, reviewable=reviewable, ordered=ordered, held=held, wanted=missing, now=now,
+                    expires=expires,
+                )  # fmt: skip
+            else:
+                leases = []
+                for image in ordered.select_for_update(skip_locked=True, of=("self",))[:missing]:
+                    lease = _lease(image=image, reader=reader, now=now, expires=expires)
+                    if lease is None:
+                        lost += 1
+                    else:
+                        leases.append(lease)
+            held.extend(leases)
+            missing -= len(leases)
         if missing == 0 or not lost:
             break
     return held
