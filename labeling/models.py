@@ -120,3 +120,36 @@ class Adjudication(models.Model):
 
     def __str__(self) -> str:
         return f"Adjudication of image {self.image_id}"
+
+
+class SuggestionReveal(models.Model):
+    """The production model's top classes, shown to a reader right after their decision (with
+    DERMCURATE_REVEAL_MODEL_SUGGESTION), and what the reader did next: whether they took the decision back
+    (undo, or a change from their history) and decided otherwise."""
+
+    review = models.OneToOneField(Review, on_delete=models.PROTECT, related_name="suggestion_reveal")
+    # The ml app's ModelVersion id: kept as a number, so labeling's tables do not depend on ml's.
+    model_version_id = models.PositiveIntegerField()
+    suggested = models.JSONField(help_text="[{code, probability}], most probable first")
+    agreed = models.BooleanField(help_text="the reader's class was the model's top class")
+    shown_at = models.DateTimeField(auto_now_add=True)
+    revised_by = models.OneToOneField(
+        Review,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="revises_reveal",
+        help_text="the reader's next decision on the image, after taking this one back",
+    )
+    label_changed = models.BooleanField(null=True, help_text="that next decision differs from this one")
+    changed_to_suggestion = models.BooleanField(null=True, help_text="that next decision is the model's top class")
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"Suggestion shown after review #{self.review_id}"
+
+    @property
+    def top_code(self) -> str | None:
+        return self.suggested[0]["code"] if self.suggested else None

@@ -20,6 +20,7 @@ from labeling.selectors.adjudication import disputed_image_detail, disputed_imag
 from labeling.selectors.agreement import CONFIDENCE_FILTERS, agreement_report
 from labeling.selectors.audit_trail import readable_audit_trail
 from labeling.selectors.history import reader_history, reader_skipped
+from labeling.selectors.model_agreement import reader_model_agreement
 from labeling.services.reviews import adjudication_submit, adjudication_undo
 
 HISTORY_PAGE_SIZE = 50
@@ -43,6 +44,10 @@ def review(request):
             "classes": class_buttons(),
             "reasons": reason_buttons(),
             "open_image": search.cleaned_data.get("image") or "",
+            # Only where the model's suggestion is shown after a decision; the page itself never carries it.
+            "suggestion_seconds": settings.DERMCURATE_REVEAL_MODEL_SUGGESTION_SECONDS
+            if settings.DERMCURATE_REVEAL_MODEL_SUGGESTION
+            else None,
         },
     )
 
@@ -189,6 +194,7 @@ def agreement(request):
             "report": report,
             "heat_rows": heat_rows,
             "confidence_label": CONFIDENCE_FILTERS[values["confidence"]],
+            "model": reader_model_agreement(),
             **values,
         },
         status=200 if valid else 400,

@@ -17,6 +17,7 @@ from labeling.errors import NOT_IN_QUEUE, ReviewConflict
 from labeling.models import Adjudication, CannotJudgeReason, Confidence, Review, ReviewLease
 from labeling.services.consensus import consensus_evaluate
 from labeling.services.queue import review_lease_take
+from labeling.services.suggestions import suggestion_reveal_follow
 
 
 def _decision_fields(*, label_code: str | None, cannot_judge: bool, reason: str, comment: str) -> dict:
@@ -118,6 +119,19 @@ def review_submit(
     except IntegrityError:
         raise ValidationError(f"You have already reviewed image {image.pk}.", code="already_reviewed") from None
     ReviewLease.objects.filter(image=image, reader=reader).delete()
+    undone_after_suggestion = (
+        Review.objects.filter(
+            image=image,
+            reader=reader,
+            retracted_at__isnull=False,
+            suggestion_reveal__isnull=False,
+            suggestion_reveal__revised_by__isnull=True,
+        )
+        .order_by("-retracted_at", "-pk")
+        .first()
+    )
+    if undone_after_suggestion is not None:
+        suggestion_reveal_follow(retracted=undone_after_suggestion, review=review)
     audit_record(
         actor=reader,
         action="review",
@@ -178,6 +192,7 @@ def review_change(
         seconds_spent=sum(spent) if spent else None,
         **fields,
     )
+    suggestion_reveal_follow(retracted=old, review=review)
     audit_record(
         actor=reader,
         action="review_changed",

@@ -60,6 +60,11 @@ def contradiction(
 # --- the production model, for many images ---------------------------------------------------------------------
 
 
+def production_model_id() -> int | None:
+    version = production_model()
+    return version.pk if version else None
+
+
 def production_probabilities(image_ids: Iterable[int]) -> dict[int, Ranked]:
     """image id → [(code, calibrated probability)] in the production model's output order, for the images it
     scored; empty without a production model."""

@@ -34,6 +34,8 @@
   let refilling = 0;           // refills in flight
   let latestRefill = 0;        // only the newest refill's progress is shown
   let toastTimer = null;
+  let endSuggestion = null;    // while the model's suggestion is on screen: ends it
+  const suggestionBox = document.getElementById("suggestion");
 
   function say(message, isError) {
     toast.textContent = message;
@@ -202,6 +204,49 @@
     return item;
   }
 
+  /* After the reader's own decision only: the model's top 3 for the decided image, for a moment
+   * (or until Enter); Z undoes the decision meanwhile. A suggestion that cannot be had holds nobody up. */
+  async function revealSuggestion(item, decision) {
+    if (!root.dataset.suggestionUrl) return;
+    root.dataset.state = "suggestion";  // no decision, no skip, until the next image is on screen
+    panel.enabled = false;
+    try {
+      let data;
+      try {
+        data = await api(root.dataset.suggestionUrl, {method: "POST", body: JSON.stringify({image: item.image})});
+      } catch (error) {
+        return;
+      }
+      // Nothing to show, or the reader undid the decision meanwhile.
+      if (!data || !data.classes.length || buffer[0] !== item) return;
+      document.getElementById("suggestion-title").textContent =
+        `The model's top ${data.classes.length} for image ${item.image}:`;
+      const list = document.getElementById("suggestion-classes");
+      list.replaceChildren();
+      for (const entry of data.classes) {
+        const row = document.createElement("li");
+        row.textContent = `${entry.name} ${Math.round(entry.probability * 100)} %`;
+        if (decision.label === entry.code) {
+          row.classList.add("chosen-class");
+          row.append(" (your decision)");
+        }
+        list.append(row);
+      }
+      suggestionBox.hidden = false;
+      await new Promise((resolve) => {
+        const timer = setTimeout(() => endSuggestion(), Number(root.dataset.suggestionSeconds) * 1000);
+        endSuggestion = () => {
+          clearTimeout(timer);
+          endSuggestion = null;
+          suggestionBox.hidden = true;
+          resolve();
+        };
+      });
+    } finally {
+      panel.enabled = true;
+    }
+  }
+
   async function submit(decision) {
     const item = currentDecidable();
     if (!item) return;
@@ -211,26 +256,33 @@
       confidence: unsure ? "unsure" : "sure",
       seconds_spent: Math.round((performance.now() - shownAt) / 100) / 10,
     });
+    let review;
     try {
-      const review = await api(changing ? root.dataset.changeUrl : root.dataset.submitUrl,
-                               {method: "POST", body: JSON.stringify(payload)});
-      if (!changing) count(1, -1);
-      advance();
-      const what = panel.describe(decision) + (payload.confidence === "unsure" ? ", unsure" : "");
-      const saved = changing ? `Changed image ${item.image} to ${what}` : `Saved: ${what}`;
-      say(review.revealed_source_label
-        ? `${saved}. The source folder said: ${panel.className(review.revealed_source_label)}`
-        : saved);
+      review = await api(changing ? root.dataset.changeUrl : root.dataset.submitUrl,
+                         {method: "POST", body: JSON.stringify(payload)});
     } catch (error) {
       say(`Not saved: ${error.message}`, true);
       if (GONE.has(error.code)) advance();
-    } finally {
       busy = false;
+      return;
     }
+    if (!changing) count(1, -1);
+    const what = panel.describe(decision) + (payload.confidence === "unsure" ? ", unsure" : "");
+    const saved = changing ? `Changed image ${item.image} to ${what}` : `Saved: ${what}`;
+    say(review.revealed_source_label
+      ? `${saved}. The source folder said: ${panel.className(review.revealed_source_label)}`
+      : saved);
+    busy = false;  // undo stays possible while the suggestion shows
+    await revealSuggestion(item, decision);
+    if (buffer[0] === item) advance();
   }
 
   async function skip() {
     const item = buffer[0];
+    if (root.dataset.state === "suggestion") {  // the image on screen is decided already
+      if (endSuggestion) endSuggestion();
+      return;
+    }
     if (!item || busy) return;
     if (item.mode === "change") {  // leave the decision as it was
       advance();
@@ -261,6 +313,7 @@
   }
 
   async function undo() {
+    if (endSuggestion) endSuggestion();
     if (busy) return;
     busy = true;
     try {
@@ -356,6 +409,13 @@
       return;
     }
     if (event.target.tagName === "TEXTAREA" || event.target.tagName === "INPUT") return;
+    if (endSuggestion) {  // the model's suggestion is on screen: Z undoes, anything else goes on
+      if (event.repeat) { event.preventDefault(); return; }
+      if (event.key.toLowerCase() === "z") undo();
+      else endSuggestion();
+      event.preventDefault();
+      return;
+    }
     let handled = panel.handleKey(event);
     if (!handled && !panel.inReasons() && !event.repeat) {
       const key = event.key.toLowerCase();
