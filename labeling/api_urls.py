@@ -1,5 +1,6 @@
 from django.urls import path
 
+from labeling.api.rereview import RereviewListCreateApi
 from labeling.api.reviews import (
     AdjudicationCreateApi,
     AdjudicationUndoApi,
@@ -22,6 +23,7 @@ urlpatterns = [
     path("review-queue/<int:image_id>/open/", ReviewQueueOpenApi.as_view(), name="api-review-queue-open"),
     path("review-queue/<int:image_id>/skip/", ReviewQueueSkipApi.as_view(), name="api-review-queue-skip"),
     path("reference-images/", ReferenceImagesApi.as_view(), name="api-reference-images"),
+    path("rereviews/", RereviewListCreateApi.as_view(), name="api-rereviews"),
     path("adjudications/", AdjudicationCreateApi.as_view(), name="api-adjudications"),
     path("adjudications/undo/", AdjudicationUndoApi.as_view(), name="api-adjudication-undo"),
 ]

@@ -88,3 +88,58 @@ class AgreementFilterForm(forms.Form):
 class HistorySearchForm(forms.Form):
     image = forms.IntegerField(required=False, min_value=1, max_value=_MAX_ID, label="Image id")
     page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
+
+
+class _IdListInput(forms.Textarea):
+    """Image ids as repeated fields (checkboxes on a list of images) or typed into one box."""
+
+    def value_from_datadict(self, data, files, name):
+        return data.getlist(name) if hasattr(data, "getlist") else [data.get(name, "")]
+
+    def format_value(self, value):
+        return " ".join(value) if isinstance(value, list) else value
+
+
+class ImageIdsField(forms.Field):
+    """A list of image ids, separated by commas, spaces or new lines, in the order given, without repeats."""
+
+    widget = _IdListInput
+
+    def __init__(self, *, max_ids: int, **kwargs):
+        self.max_ids = max_ids
+        super().__init__(**kwargs)
+
+    def to_python(self, value) -> list[int]:
+        values = value if isinstance(value, list) else [value or ""]
+        ids: list[int] = []
+        for part in " ".join(str(v) for v in values).replace(",", " ").split():
+            if not part.isdigit() or not 1 <= int(part) <= _MAX_ID:
+                shown = part if len(part) <= 40 else f"{part[:40]}…"
+                raise ValidationError(f"{shown!r} is not an image id.")
+            ids.append(int(part))
+        ids = list(dict.fromkeys(ids))
+        if len(ids) > self.max_ids:
+            raise ValidationError(f"At most {self.max_ids} images at once ({len(ids)} given).")
+        return ids
+
+    def validate(self, value):
+        if self.required and not value:
+            raise ValidationError("Name at least one image.", code="required")
+
+
+class RereviewRequestForm(forms.Form):
+    """Send images back for a fresh blind read; `next` is where to go back to (a page of this site)."""
+
+    images = ImageIdsField(max_ids=1000, label="Images")
+    reason = forms.CharField(required=False, max_length=500, label="Why (kept with the round)")
+    next = forms.CharField(required=False, max_length=2000)
+
+
+class RereviewListForm(forms.Form):
+    state = forms.ChoiceField(
+        required=False,
+        label="Rounds",
+        choices=[("", "all"), ("open", "open"), ("closed", "closed"), ("changed", "changed the label"),
+                 ("unchanged", "kept the label")],
+    )  # fmt: skip
+    page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)

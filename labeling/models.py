@@ -40,6 +40,8 @@ class Review(models.Model):
     retracted_at = models.DateTimeField(null=True, blank=True)
     # A changed decision (from the reader's history) retracts the old review and points back to it.
     replaces = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by")
+    # The re-review round the decision belongs to; none for the image's first read. Consensus counts one round.
+    round = models.ForeignKey("RereviewRound", null=True, blank=True, on_delete=models.PROTECT, related_name="reviews")
 
     objects = ReviewQuerySet.as_manager()
 
@@ -101,9 +103,13 @@ class ReviewSkip(models.Model):
 
 
 class Adjudication(models.Model):
-    """A senior reader's final decision on a disputed image, kept apart from reviews."""
+    """A senior reader's final decision on a disputed image, kept apart from reviews: one per read (the first,
+    and each re-review round)."""
 
-    image = models.OneToOneField(Image, on_delete=models.PROTECT, related_name="adjudication")
+    image = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="adjudications")
+    round = models.ForeignKey(
+        "RereviewRound", null=True, blank=True, on_delete=models.PROTECT, related_name="adjudications"
+    )
     adjudicator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     label = models.ForeignKey(LabelClass, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     reason = models.CharField(max_length=32, choices=CannotJudgeReason.choices, blank=True)
@@ -116,10 +122,56 @@ class Adjudication(models.Model):
                 condition=(Q(label__isnull=False) & Q(reason="")) | (Q(label__isnull=True) & ~Q(reason="")),
                 name="adjudication_label_xor_reason",
             ),
+            models.UniqueConstraint(
+                fields=["image"], condition=Q(round__isnull=True), name="adjudication_one_per_first_read"
+            ),
+            models.UniqueConstraint(fields=["image", "round"], name="adjudication_one_per_round"),
         ]
 
     def __str__(self) -> str:
         return f"Adjudication of image {self.image_id}"
+
+
+class RereviewRoundQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(closed_at__isnull=True)
+
+    def closed(self):
+        return self.filter(closed_at__isnull=False)
+
+
+class RereviewRound(models.Model):
+    """A curator sent a decided image back for a fresh blind read by readers who have not seen it.
+
+    The image is pending again; only this round's reviews count for its consensus. The round closes when that
+    consensus (or an adjudication) decides the image, and keeps the label before and after."""
+
+    image = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="rereview_rounds")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=500, blank=True)
+    status_before = models.CharField(max_length=16, choices=Image.Status.choices)
+    label_before = models.ForeignKey(LabelClass, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Everyone who reviewed, skipped or adjudicated the image before the round: not asked again.
+    excluded_readers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    status_after = models.CharField(max_length=16, choices=Image.Status.choices, blank=True)
+    label_after = models.ForeignKey(LabelClass, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    exclusion_reason_after = models.CharField(max_length=32, blank=True)
+    changed = models.BooleanField(null=True, help_text="the round decided otherwise than before")
+
+    objects = RereviewRoundQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["image"], condition=Q(closed_at__isnull=True), name="rereview_one_open_round_per_image"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Re-review round #{self.pk} of image {self.image_id}"
 
 
 class SuggestionReveal(models.Model):

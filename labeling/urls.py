@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labeling import views
+from labeling import curator_views, views
 
 app_name = "labeling"
 
@@ -12,4 +12,6 @@ urlpatterns = [
     path("adjudicate/<int:image_id>/", views.adjudicate_image, name="adjudicate-image"),
     path("curation/agreement/", views.agreement, name="agreement"),
     path("curation/images/<int:image_id>/", views.image_history, name="image-history"),
+    path("curation/rereviews/", curator_views.rereviews, name="rereviews"),
+    path("curation/rereviews/request/", curator_views.rereview_request_view, name="rereview-request"),
 ]

@@ -21,6 +21,7 @@ from labeling.selectors.agreement import CONFIDENCE_FILTERS, agreement_report
 from labeling.selectors.audit_trail import readable_audit_trail
 from labeling.selectors.history import reader_history, reader_skipped
 from labeling.selectors.model_agreement import reader_model_agreement
+from labeling.selectors.rereview import rereview_round_list
 from labeling.services.reviews import adjudication_submit, adjudication_undo
 
 HISTORY_PAGE_SIZE = 50
@@ -232,6 +233,7 @@ def image_history(request, image_id: int):
             "image": get_object_or_404(image_history_detail(), pk=image_id),
             "audit_trail": readable_audit_trail(image_id=image_id),
             "form": form,
+            "rereview_rounds": rereview_round_list(image_id=image_id),
         },
         status=status,
     )

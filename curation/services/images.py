@@ -73,6 +73,21 @@ def image_mark_disputed(*, image: Image, actor, action: str = "disputed") -> Ima
 
 
 @transaction.atomic
+def image_reopen(*, image: Image, actor, action: str, reason: str = "", note: str = "") -> Image:
+    """Send a labeled or disputed image back to pending, for readers to read it again; the label it had stays
+    in the audit log. An excluded image is not read again."""
+    if image.status not in (Image.Status.LABELED, Image.Status.DISPUTED):
+        raise ValidationError(f"Image {image.pk} is {image.status}; only a labeled or disputed image is read again.")
+    before = image_state(image)
+    image.status = Image.Status.PENDING
+    image.label = None
+    image.exclusion_reason = ""
+    image.exclusion_comment = ""
+    image.decided_at = None
+    return _save_state(image=image, actor=actor, action=action, before=before, note=note, reason=reason)
+
+
+@transaction.atomic
 def image_override(
     *,
     image: Image,

@@ -5,6 +5,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsReader
 from core.limits import id_limits
+from core.serializers import JSONInputSerializer
 from curation.selectors.classes import label_classes_by_code
 from labeling.services.suggestions import review_suggestion_reveal
 
@@ -17,7 +18,7 @@ class ReviewSuggestionApi(APIView):
     permission_classes = [IsReader]
     conflict_answer = "You have not decided this image (`not_decided`): the suggestion comes after your decision."
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(JSONInputSerializer):
         image = serializers.IntegerField(**id_limits())
 
     class OutputSerializer(serializers.Serializer):

@@ -14,6 +14,8 @@ ACTIONS = {
     "adjudication": "Adjudication",
     "adjudication_undone": "Adjudication undone",
     "curator_override": "Curator override",
+    "rereview_requested": "Sent for a fresh read",
+    "suggestion_revealed": "Model's suggestion shown to the reader",
 }
 # The fields shown, in this order, with their names; ids and timings stay in the admin.
 FIELDS = {

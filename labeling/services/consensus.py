@@ -7,7 +7,8 @@ from django.db import transaction
 
 from curation.models import Image, ImageSource, LabelClass
 from curation.services.images import image_exclude, image_mark_disputed, image_set_label
-from labeling.models import Review
+from labeling.models import RereviewRound, Review
+from labeling.services.rereview import rereview_round_current, rereview_round_decided
 
 CANNOT_JUDGE = "cannot_judge"
 
@@ -41,16 +42,26 @@ def _decide(*, image: Image, reviews: list[Review], trusted: list[str], actor) -
 
 
 def consensus_evaluate(*, image: Image, actor=None) -> Image:
-    """Decide one image (locked by the caller) if all its readers are in."""
-    reviews = list(Review.objects.active().filter(image=image).select_related("label").order_by("pk"))
-    return _decide(image=image, reviews=reviews, trusted=trusted_votes([image.pk]).get(image.pk, []), actor=actor)
+    """Decide one image (locked by the caller) if all its readers are in.
+
+    In a re-review round only that round's reviews count, and no source label does: the round is a fresh read.
+    """
+    round_ = rereview_round_current(image)
+    reviews = list(Review.objects.active().filter(image=image, round=round_).select_related("label").order_by("pk"))
+    trusted = [] if round_ else trusted_votes([image.pk]).get(image.pk, [])
+    decided = _decide(image=image, reviews=reviews, trusted=trusted, actor=actor)
+    if round_ is not None:
+        rereview_round_decided(image=decided)
+    return decided
 
 
 @transaction.atomic
 def consensus_evaluate_many(*, image_ids: list[int], actor=None) -> int:
     """Decide many images at once (after a trusted import); returns how many were decided."""
     trusted = trusted_votes(image_ids)
-    candidates = [image_id for image_id in image_ids if image_id in trusted]
+    # An image read again in a re-review round is decided by that round's readers alone.
+    reread = set(RereviewRound.objects.filter(image_id__in=image_ids).values_list("image_id", flat=True))
+    candidates = [image_id for image_id in image_ids if image_id in trusted and image_id not in reread]
     reviews: dict[int, list[Review]] = {}
     for review in Review.objects.active().filter(image_id__in=candidates).select_related("label").order_by("pk"):
         reviews.setdefault(review.image_id, []).append(review)

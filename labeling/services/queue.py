@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from curation.models import Image
 from labeling.errors import NOT_IN_QUEUE, ReviewConflict
-from labeling.models import Review, ReviewLease, ReviewSkip
+from labeling.models import RereviewRound, Review, ReviewLease, ReviewSkip
 from ml.selectors.assist import production_contradiction, production_margin
 
 QUEUE_ORDERS = {"random": ("random_key", "pk"), "oldest": ("pk",)}
@@ -114,6 +114,8 @@ def reviewable_images(*, reader):
     skipped_since = now - timedelta(seconds=settings.DERMCURATE_SKIP_SECONDS)
     return Image.objects.pending().filter(
         ~Exists(Review.objects.filter(image=OuterRef("pk"), reader=reader, retracted_at__isnull=True)),
+        # A re-review round is read by readers who have not seen the image before.
+        ~Exists(RereviewRound.objects.open().filter(image=OuterRef("pk"), excluded_readers=reader)),
         ~Exists(ReviewLease.objects.filter(image=OuterRef("pk"), expires_at__gt=now).exclude(reader=reader)),
         ~Exists(ReviewSkip.objects.filter(image=OuterRef("pk"), reader=reader, skipped_at__gt=skipped_since)),
     )
@@ -204,6 +206,8 @@ def review_queue_open(*, reader, image_id: int) -> tuple[str, ReviewLease | None
             raise ReviewConflict(NOT_IN_QUEUE, code="not_in_queue")
         if image.status != Image.Status.PENDING:
             raise ValidationError(f"Image {image.pk} is already decided.", code="decided")
+        if RereviewRound.objects.open().filter(image=image, excluded_readers=reader).exists():
+            raise ValidationError(f"Image {image.pk} is being read again by other readers.", code="decided")
         if decided:
             return "change", None
         lease = review_lease_take(reader=reader, image=image)

@@ -17,6 +17,7 @@ from labeling.errors import NOT_IN_QUEUE, ReviewConflict
 from labeling.models import Adjudication, CannotJudgeReason, Confidence, Review, ReviewLease
 from labeling.services.consensus import consensus_evaluate
 from labeling.services.queue import review_lease_take
+from labeling.services.rereview import rereview_round_current, rereview_round_decided, rereview_round_reopen
 from labeling.services.suggestions import suggestion_reveal_follow
 
 
@@ -73,6 +74,16 @@ def _review_state(review: Review) -> dict:
     }
 
 
+def _check_in_current_read(review: Review, image: Image) -> None:
+    """A decision from before a re-review round stays as it was: the round is other readers' fresh read."""
+    current = rereview_round_current(image)
+    if review.round_id != (current.pk if current else None):
+        raise ValidationError(
+            f"Image {image.pk} is being read again by other readers; your earlier decision stays as it was.",
+            code="decided",
+        )
+
+
 def _check_reviewable(image: Image) -> None:
     if image.status == Image.Status.EXCLUDED:
         raise ValidationError(f"Image {image.pk} is excluded; it needs no review.", code="decided")
@@ -114,7 +125,12 @@ def review_submit(
     try:
         with transaction.atomic():
             review = Review.objects.create(
-                image=image, reader=reader, seconds_spent=seconds_spent, confidence=confidence, **fields
+                image=image,
+                reader=reader,
+                seconds_spent=seconds_spent,
+                confidence=confidence,
+                round=rereview_round_current(image),
+                **fields,
             )
     except IntegrityError:
         raise ValidationError(f"You have already reviewed image {image.pk}.", code="already_reviewed") from None
@@ -173,6 +189,7 @@ def review_change(
         raise ValidationError(
             f"Image {image.pk} is already decided; your decision can no longer be changed.", code="decided"
         )
+    _check_in_current_read(old, image)
     unchanged = (old.label_id, old.reason, old.comment, old.confidence) == (
         fields["label"].pk if fields["label"] else None,
         fields["reason"],
@@ -187,6 +204,7 @@ def review_change(
     review = Review.objects.create(
         image=image,
         reader=reader,
+        round=old.round,
         replaces=old,
         confidence=confidence,
         seconds_spent=sum(spent) if spent else None,
@@ -229,6 +247,7 @@ def review_undo(*, reader) -> Review:
         raise ValidationError(
             f"Image {image.pk} is already decided with your review; it cannot be undone.", code="decided"
         )
+    _check_in_current_read(review, image)
     review.retracted_at = timezone.now()
     review.save(update_fields=["retracted_at"])
     audit_record(
@@ -266,12 +285,18 @@ def adjudication_submit(
     if image.status != Image.Status.DISPUTED:
         raise ValidationError(f"Image {image.pk} is not in dispute ({image.status}).", code="not_disputed")
     adjudication = Adjudication.objects.create(
-        image=image, adjudicator=adjudicator, label=fields["label"], reason=fields["reason"], note=fields["comment"]
+        image=image,
+        adjudicator=adjudicator,
+        round=rereview_round_current(image),
+        label=fields["label"],
+        reason=fields["reason"],
+        note=fields["comment"],
     )
     if adjudication.label_id:
         image_set_label(image=image, label=adjudication.label, actor=adjudicator, action="adjudication", note=note)
     else:
         image_exclude(image=image, reason=adjudication.reason, comment=note, actor=adjudicator, action="adjudication")
+    rereview_round_decided(image=image)
     return adjudication
 
 
@@ -294,7 +319,8 @@ def adjudication_undo(*, adjudicator, image_id: int) -> Image:
     if not user_has_role(adjudicator, Role.ADJUDICATOR):
         raise PermissionDenied("Only adjudicators decide disputed images.")
     image = _locked_image(image_id)
-    adjudication = Adjudication.objects.filter(image=image).select_related("label").first()
+    current = rereview_round_current(image)
+    adjudication = Adjudication.objects.filter(image=image, round=current).select_related("label").first()
     if adjudication is None or adjudication.adjudicator_id != adjudicator.pk:
         raise ValidationError(f"You have no adjudication of image {image.pk} to undo.", code="nothing_to_undo")
     window = timedelta(seconds=settings.DERMCURATE_UNDO_SECONDS)
@@ -316,4 +342,5 @@ def adjudication_undo(*, adjudicator, image_id: int) -> Image:
         after={},
     )
     adjudication.delete()
+    rereview_round_reopen(round_=current)
     return image_mark_disputed(image=image, actor=adjudicator, action="adjudication_undone")

@@ -137,4 +137,4 @@ def test_adjudicator_resolves_a_dispute(page, live_server, six_images):
     assert "dr.ana" in text and "dr.ben" in text and "flexures" in text and "Source label" in text
     image.refresh_from_db()
     assert (image.status, image.label.code) == ("labeled", "atopic_dermatitis")
-    assert image.adjudication.note == "typical distribution"
+    assert image.adjudications.get().note == "typical distribution"
