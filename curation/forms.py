@@ -4,7 +4,7 @@ from django import forms
 
 from core.forms import IdChoiceField
 from core.limits import field_limits
-from curation.models import Image, ImportBatch, LabelClass, Snapshot, Source, UnmappedPolicy
+from curation.models import ExclusionReason, Image, ImportBatch, LabelClass, Snapshot, Source, UnmappedPolicy
 
 
 def _class_choices() -> list[tuple[str, str]]:
@@ -22,10 +22,22 @@ class ImageFilterForm(forms.Form):
         coerce=lambda value: value == "1",
         empty_value=None,
     )
+    record_label = forms.ChoiceField(label="Class of record", required=False, help_text="final label, else source")
+    exclusion_reason = forms.ChoiceField(
+        label="Excluded because", required=False, choices=[("", "any"), *ExclusionReason.choices]
+    )
+    duplicates = forms.TypedChoiceField(
+        label="Near duplicates",
+        required=False,
+        choices=[("", "any"), ("1", "in a duplicate group"), ("0", "in none")],
+        coerce=lambda value: value == "1",
+        empty_value=None,
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["label"].choices = [("", "any"), *_class_choices()]
+        self.fields["record_label"].choices = [("", "any"), *_class_choices()]
 
     def filters(self) -> dict:
         """What image_list() takes: the valid filters, or none when the form was refused."""
@@ -35,6 +47,9 @@ class ImageFilterForm(forms.Form):
             "status": data.get("status") or None,
             "source": data.get("source") or None,
             "conflicts": data.get("conflicts"),
+            "record_label": data.get("record_label") or None,
+            "exclusion_reason": data.get("exclusion_reason") or None,
+            "in_duplicate_group": data.get("duplicates"),
         }
 
 

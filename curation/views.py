@@ -111,6 +111,7 @@ def _render_images(request, query: QueryDict, *, status: int = 200):
             "classes": LabelClass.objects.order_by("index"),
             "sources": Source.objects.order_by("name"),
             "statuses": Image.Status.values,
+            "exclusion_reasons": ExclusionReason.choices,
             "counts": image_counts_per_class(),
             "status_counts": image_counts_per_status(),
             "batches": import_batch_list()[:10],

@@ -143,3 +143,12 @@ class RereviewListForm(forms.Form):
                  ("unchanged", "kept the label")],
     )  # fmt: skip
     page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
+
+
+class DisagreementListForm(forms.Form):
+    label = forms.ChoiceField(required=False, label="Class of record")
+    page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["label"].choices = [("", "any"), *_class_choices()[1:]]

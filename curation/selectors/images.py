@@ -1,4 +1,5 @@
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models.functions import Coalesce
 
 from curation.models import Image, ImageSource, ImportBatch, LabelClass
 
@@ -18,10 +19,14 @@ def image_list(
     source: str | None = None,
     conflicts: bool | None = None,
     metadata: dict | None = None,
+    record_label: str | None = None,
+    exclusion_reason: str | None = None,
+    in_duplicate_group: bool | None = None,
 ) -> QuerySet[Image]:
     """Images with what the curator pages and the API show, in a constant number of queries.
 
     `metadata` filters on metadata values, e.g. {"modality": "dermoscopic", "fitzpatrick": 5}.
+    `record_label` is the class an image stands for now: its final label, else its source folder's.
     """
     images = Image.objects.select_related("label", "source_label").prefetch_related(
         Prefetch("provenance", queryset=ImageSource.objects.select_related("source", "source_label").order_by("pk"))
@@ -34,9 +39,44 @@ def image_list(
         images = images.filter(provenance__source__name=source).distinct()
     if conflicts is not None:
         images = images.filter(conflicting_source_labels=conflicts)
+    if record_label:
+        images = images.filter(record_label_filter(record_label))
+    if exclusion_reason:
+        images = images.filter(exclusion_reason=exclusion_reason)
+    if in_duplicate_group is not None:
+        images = images.filter(duplicate_group__isnull=not in_duplicate_group)
     for key, value in (metadata or {}).items():
         images = images.filter(**{f"metadata__{key}": value})
     return images.order_by("pk")
+
+
+def record_label_filter(code: str) -> Q:
+    """Images whose class of record is `code`: their final label, else (not labeled) their source folder's."""
+    return Q(label__code=code) | Q(label__isnull=True, source_label__code=code)
+
+
+def image_counts_per_record_label() -> dict[tuple[int | None, str, str], int]:
+    """(class of record's id, status, exclusion reason) → images; the class of record is the final label, else
+    the source folder's."""
+    rows = (
+        Image.objects.annotate(record=Coalesce("label_id", "source_label_id"))
+        .values("record", "status", "exclusion_reason")
+        .annotate(images=Count("pk"))
+        .order_by()
+    )
+    return {(row["record"], row["status"], row["exclusion_reason"]): row["images"] for row in rows}
+
+
+def duplicate_counts_per_record_label() -> dict[int | None, int]:
+    """Class of record's id → images in a near-duplicate group."""
+    rows = (
+        Image.objects.filter(duplicate_group__isnull=False)
+        .annotate(record=Coalesce("label_id", "source_label_id"))
+        .values("record")
+        .annotate(images=Count("pk"))
+        .order_by()
+    )
+    return {row["record"]: row["images"] for row in rows}
 
 
 def image_counts_per_class() -> list[dict]:
