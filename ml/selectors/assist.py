@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce
 from curation.models import Image, LabelClass
 from ml.models import ImageScore, ModelVersion
 from ml.selectors.models import production_model
+from ml.selectors.scores import production_scores
 
 Ranked = list[tuple[str, float]]
 
@@ -67,15 +68,14 @@ def production_model_id() -> int | None:
 
 def production_probabilities(image_ids: Iterable[int]) -> dict[int, Ranked]:
     """image id → [(code, calibrated probability)] in the production model's output order, for the images it
-    scored; empty without a production model."""
-    version = production_model()
-    if version is None:
+    scored; empty without a production model (ml.selectors.scores.production_scores, paired with the codes)."""
+    scores = production_scores(image_ids)
+    if scores is None:
         return {}
-    codes = output_codes(version)
-    rows = ImageScore.objects.filter(model_version=version, image_id__in=list(image_ids)).values_list(
-        "image_id", "calibrated"
-    )
-    return {image_id: list(zip(codes, map(float, calibrated), strict=True)) for image_id, calibrated in rows}
+    return {
+        image_id: list(zip(scores.classes, map(float, calibrated), strict=True))
+        for image_id, calibrated in scores.calibrated.items()
+    }
 
 
 def production_suggestion(image_id: int, *, top_k: int = 3) -> dict | None:

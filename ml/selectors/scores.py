@@ -39,7 +39,7 @@ def production_scores(image_ids: Iterable[int]) -> ProductionScores | None:
     )
     return ProductionScores(
         model_version_id=version.pk,
-        classes=[version.class_map[str(index)] for index in range(len(version.class_map))],
+        classes=[version.class_map[str(index)] for index in range(len(version.class_map))],  # output order
         calibrated=dict(rows),
     )
 

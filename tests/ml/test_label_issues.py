@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from django.urls import reverse
 
 from core.models import AuditEvent
 from curation.models import ExclusionReason, Image, LabelClass, SnapshotItem
 from curation.services.images import image_exclude, image_set_label
-from ml import label_issue_views
 from ml.models import CrossValPrediction, LabelIssue, ModelVersion, TrainingRun
 from ml.services.cross_validation import label_issues_store
 from tests.ml.conftest import MODEL_CLASS_INDEXES, MODEL_CLASSES
@@ -180,7 +180,7 @@ def test_the_page_shows_thumbnails_labels_suggestions_and_stale_items_and_marks_
     assert html.count('id="issue-') == LabelIssue.objects.filter(run=run).count()
     assert ">stale<" in html and "Suggestion is wrong" in html
     assert LabelIssue.objects.get(pk=issue.pk).suggested.name in html
-    assert 'id="rereview-form"' not in html, "no re-review form while labeling has no such request"
+    assert f'<form id="rereview-form" method="post" action="{reverse("labeling:rereview-request")}"' in html
     assert bad.status_code == 400 and "is not the id of any snapshot" in bad.content.decode()
     assert unknown.status_code == 400 and "There is no snapshot 424242" in unknown.content.decode()
     assert marked.status_code == 302 and LabelIssue.objects.get(pk=issue.pk).dismissed_at is not None
@@ -191,15 +191,14 @@ def test_the_page_shows_thumbnails_labels_suggestions_and_stale_items_and_marks_
     assert client.get(f"/curation/label-issues/?snapshot={snapshot.pk}").status_code == 403
 
 
-def test_the_re_review_hook_posts_the_ticked_images_to_labeling_where_it_exists(client, curator, snapshot, monkeypatch):
+def test_the_re_review_hook_posts_the_ticked_images_to_labeling(client, curator, snapshot):
     _, doubted = cross_val_run(snapshot)
     image_exclude(image=Image.objects.get(pk=doubted[1]), reason=ExclusionReason.BLURRY, actor=curator, action="test")
-    monkeypatch.setattr(label_issue_views, "REREVIEW_URL_NAME", "ml:runs")  # any URL that resolves stands in
     client.force_login(curator)
 
     html = client.get(f"/curation/label-issues/?snapshot={snapshot.pk}").content.decode()
 
-    assert '<form id="rereview-form" method="post" action="/ml/runs/"' in html
+    assert f'<form id="rereview-form" method="post" action="{reverse("labeling:rereview-request")}"' in html
     assert f'name="image" value="{doubted[0]}" form="rereview-form"' in html
     excluded_box = html[html.index(f'value="{doubted[1]}" form="rereview-form"') :].split(">", 1)[0]
     assert "disabled" in excluded_box, "excluded images cannot be sent back"
