@@ -43,7 +43,7 @@ format: $(BIN)/.dev
 	$(BIN)/ruff format .
 
 bench: $(BIN)/.dev
-	scripts/with-test-services.sh sh -c '$(BIN)/python bench/ingest.py && $(BIN)/python bench/dedup.py && $(BIN)/python bench/review.py && $(BIN)/python bench/snapshot.py && $(BIN)/python bench/export.py && $(BIN)/python bench/train_input.py && $(BIN)/python bench/s3_storage.py && $(BIN)/python bench/active_learning.py'
+	scripts/with-test-services.sh sh -c '$(BIN)/python bench/ingest.py && $(BIN)/python bench/dedup.py && $(BIN)/python bench/review.py && $(BIN)/python bench/snapshot.py && $(BIN)/python bench/export.py && $(BIN)/python bench/train_input.py && $(BIN)/python bench/s3_storage.py && $(BIN)/python bench/active_learning.py && $(BIN)/python bench/assisted.py'
 
 # The README's screenshots (docs/screenshots/), taken in Debian's chromium.
 screenshots: $(BIN)/.dev
