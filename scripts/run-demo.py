@@ -115,7 +115,7 @@ def main() -> int:
                 *celery,
                 "worker",
                 "-Q",
-                "default,training",
+                "default,training,scoring,inference",
                 "--concurrency",
                 "2",
                 "--loglevel",
