@@ -7,11 +7,9 @@ others, belong in the same split or fold.
 
 from django.db.models import OuterRef, Subquery
 
-from curation.models import Image, ImageSource, Snapshot, SnapshotItem
+from curation.models import ImageSource, Snapshot, SnapshotItem
 
-GROUPING_METADATA = ("lesion_id", "patient_id")
-# Lesion and patient ids live in the image's metadata where imports record one.
-_HAS_METADATA = any(field.name == "metadata" for field in Image._meta.get_fields())
+GROUPING_METADATA = ("lesion_id", "patient_id")  # keys of Image.metadata, where an import recorded them
 
 
 def image_group_keys(group_id: int | None, metadata: dict | None, source_id: int | None) -> list[str]:
@@ -29,11 +27,8 @@ def snapshot_item_group_keys(snapshot: Snapshot, *, splits: list[str] | None = N
     items = SnapshotItem.objects.filter(snapshot=snapshot).annotate(first_source=Subquery(first_source))
     if splits:
         items = items.filter(split__in=splits)
-    fields = ["image_id", "image__duplicate_group_id", "first_source"]
-    if _HAS_METADATA:
-        fields.append("image__metadata")
+    rows = items.order_by("pk").values_list("image_id", "image__duplicate_group_id", "first_source", "image__metadata")
     keys = {}
-    for row in items.order_by("pk").values_list(*fields).iterator(chunk_size=10_000):
-        image_id, group_id, source_id = row[:3]
-        keys[image_id] = image_group_keys(group_id, row[3] if _HAS_METADATA else None, source_id)
+    for image_id, group_id, source_id, metadata in rows.iterator(chunk_size=10_000):
+        keys[image_id] = image_group_keys(group_id, metadata, source_id)
     return keys
