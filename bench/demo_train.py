@@ -1,6 +1,6 @@
 """The demo's model: `make demo`'s data, then the `tiny` preset on snapshot demo-v1, timed, with its test metrics.
 
-    scripts/with-test-services.sh .venv/bin/python bench/demo_train.py [--per-class 12] [--seeds 0]
+    scripts/with-test-services.sh .venv/bin/python bench/demo_train.py [--per-class 80] [--seeds 0]
 
 Runs `manage.py demo` (drawn pictures, imports, review history, snapshot demo-v1) and `manage.py train --preset
 tiny --sync` on a throwaway database, as a curator would after `make demo`. Goal: macro F1 >= 0.8 within 3 minutes
@@ -25,7 +25,9 @@ from _django import bench_django, machine_line, markdown_table
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--per-class", type=int, default=12, help="demo pictures per class (the demo's default 12)")
+    parser.add_argument(
+        "--per-class", type=int, default=80, help="demo pictures per class (default 80, as `manage.py demo`)"
+    )
     parser.add_argument("--seeds", default="0", help="training seeds, comma-separated (default 0)")
     args = parser.parse_args()
     var_dir = Path(tempfile.mkdtemp(prefix="dermcurate-bench-var-"))

@@ -35,13 +35,13 @@ _SKIN_TONES = [(241, 194, 167), (224, 172, 138), (198, 134, 102), (160, 104, 74)
 def _lighting(rng: random.Random, size: tuple[int, int]) -> Image.Image:
     """Uneven light, as in a clinic photo: a random gradient plus soft shadows."""
     angle = rng.random() * math.tau
-    strength = rng.uniform(0.25, 0.6)
+    strength = rng.uniform(0.1, 0.3)
     small = Image.new("L", (16, 12))
     for y in range(12):
         for x in range(16):
             along = (x / 15 - 0.5) * math.cos(angle) + (y / 11 - 0.5) * math.sin(angle)
             small.putpixel((x, y), int(255 * (1 - strength * (along + 0.5))))
-    for _ in range(rng.randint(1, 3)):
+    for _ in range(rng.randint(0, 2)):
         cx, cy, r = rng.uniform(0, 16), rng.uniform(0, 12), rng.uniform(2, 6)
         ImageDraw.Draw(small).ellipse((cx - r, cy - r, cx + r, cy + r), fill=int(255 * (1 - strength)))
     return small.filter(ImageFilter.GaussianBlur(2)).resize(size, Image.Resampling.BICUBIC)
@@ -86,9 +86,12 @@ def _normal(rng, image, draw, size):
 
 
 def _eczema(rng, image, draw, size):
-    for _ in range(rng.randint(5, 9)):
-        cx, cy = rng.uniform(0.15, 0.85) * size[0], rng.uniform(0.15, 0.85) * size[1]
-        draw.polygon(_blob(rng, (cx, cy), min(size) * rng.uniform(0.05, 0.12), 0.6), fill=(205, 95, 90))
+    # One ill-defined patch of merging red papules, with scattered papules around it.
+    center = _center(rng, size)
+    spread = min(size) * 0.22
+    for _ in range(rng.randint(10, 16)):
+        cx, cy = center[0] + rng.uniform(-1, 1) * spread, center[1] + rng.uniform(-1, 1) * spread
+        draw.polygon(_blob(rng, (cx, cy), min(size) * rng.uniform(0.05, 0.1), 0.6), fill=(205, 95, 90))
     for _ in range(120):
         x, y = rng.randrange(size[0]), rng.randrange(size[1])
         draw.ellipse((x, y, x + 3, y + 3), fill=(180, 70, 70))
@@ -104,15 +107,23 @@ def _melanoma(rng, image, draw, size):
 
 
 def _atopic(rng, image, draw, size):
-    draw.polygon(_blob(rng, _center(rng, size), min(size) * 0.35, 0.5), fill=(215, 120, 110))
-    for _ in range(60):
-        x, y = rng.randrange(size[0]), rng.randrange(size[1])
-        draw.line([(x, y), (x + rng.randint(-25, 25), y + rng.randint(-25, 25))], fill=(235, 215, 205), width=2)
+    # A flexural band (the crease of an elbow or knee) of pink, lichenified skin with pale scratch lines.
+    width, height = size
+    middle, half = height * rng.uniform(0.4, 0.6), height * rng.uniform(0.14, 0.2)
+    tilt = height * rng.uniform(-0.15, 0.15)
+    top = [
+        (x, middle - half + tilt * (x / width - 0.5) + rng.uniform(-0.3, 0.3) * half) for x in range(0, width + 1, 40)
+    ]
+    bottom = [(x, middle + half + tilt * (x / width - 0.5) + rng.uniform(-0.3, 0.3) * half) for x, _ in top]
+    draw.polygon(top + bottom[::-1], fill=(220, 135, 125))
+    for _ in range(70):
+        x, y = rng.uniform(0, width), middle + rng.uniform(-half, half)
+        draw.line([(x, y), (x + rng.randint(-25, 25), y + rng.randint(-8, 8))], fill=(240, 222, 212), width=3)
 
 
 def _bcc(rng, image, draw, size):
     center = _center(rng, size)
-    radius = min(size) * rng.uniform(0.1, 0.16)
+    radius = min(size) * rng.uniform(0.14, 0.2)
     draw.ellipse((center[0] - radius, center[1] - radius, center[0] + radius, center[1] + radius), fill=(238, 200, 205))
     for _ in range(8):
         angle = rng.random() * math.tau
@@ -125,12 +136,17 @@ def _bcc(rng, image, draw, size):
 
 def _nevus(rng, image, draw, size):
     center = _center(rng, size)
-    radius = min(size) * rng.uniform(0.07, 0.12)
-    draw.ellipse((center[0] - radius, center[1] - radius, center[0] + radius, center[1] + radius), fill=(120, 75, 50))
+    radius = min(size) * rng.uniform(0.08, 0.13)
+    draw.ellipse((center[0] - radius, center[1] - radius, center[0] + radius, center[1] + radius), fill=(95, 58, 38))
 
 
 def _bkl(rng, image, draw, size):
-    draw.polygon(_blob(rng, _center(rng, size), min(size) * rng.uniform(0.14, 0.2), 0.3), fill=(170, 130, 85))
+    draw.polygon(
+        _blob(rng, _center(rng, size), min(size) * rng.uniform(0.16, 0.22), 0.3),
+        fill=(165, 122, 72),
+        outline=(110, 78, 48),
+        width=max(3, min(size) // 40),
+    )
     for _ in range(40):
         x, y = rng.randrange(size[0] // 3, 2 * size[0] // 3), rng.randrange(size[1] // 3, 2 * size[1] // 3)
         draw.ellipse((x, y, x + 4, y + 4), fill=(150, 110, 70))
@@ -146,35 +162,42 @@ def _psoriasis(rng, image, draw, size):
 
 def _seborrheic(rng, image, draw, size):
     center = _center(rng, size)
-    radius = min(size) * rng.uniform(0.14, 0.2)
+    # A large stuck-on plaque, far bigger than a nevus, speckled with yellow keratin plugs.
+    radius = min(size) * rng.uniform(0.22, 0.28)
     draw.rectangle(
-        (center[0] - radius, center[1] - radius * 0.7, center[0] + radius, center[1] + radius * 0.7), fill=(95, 70, 45)
+        (center[0] - radius, center[1] - radius * 0.7, center[0] + radius, center[1] + radius * 0.7), fill=(80, 58, 38)
     )
-    for _ in range(50):
-        x = rng.uniform(center[0] - radius, center[0] + radius)
-        y = rng.uniform(center[1] - radius * 0.7, center[1] + radius * 0.7)
-        draw.ellipse((x, y, x + 3, y + 3), fill=(200, 180, 120))
+    dot = max(3, min(size) // 50)
+    for _ in range(90):
+        x = rng.uniform(center[0] - radius, center[0] + radius - dot)
+        y = rng.uniform(center[1] - radius * 0.7, center[1] + radius * 0.7 - dot)
+        draw.ellipse((x, y, x + dot, y + dot), fill=(215, 190, 110))
 
 
 def _fungal(rng, image, draw, size):
     center = _center(rng, size)
-    radius = min(size) * rng.uniform(0.2, 0.28)
-    width = max(4, int(radius * 0.2))
+    # An annular lesion: a thick, sharp red ring around clear skin.
+    radius = min(size) * rng.uniform(0.24, 0.3)
+    width = max(4, int(radius * 0.3))
     draw.ellipse(
         (center[0] - radius, center[1] - radius, center[0] + radius, center[1] + radius),
-        outline=(190, 60, 60),
+        outline=(195, 45, 50),
         width=width,
     )
 
 
 def _viral(rng, image, draw, size):
-    for _ in range(rng.randint(6, 14)):
+    for _ in range(rng.randint(6, 10)):
         cx, cy = rng.uniform(0.2, 0.8) * size[0], rng.uniform(0.2, 0.8) * size[1]
-        radius = min(size) * rng.uniform(0.02, 0.045)
+        radius = min(size) * rng.uniform(0.06, 0.085)
         draw.ellipse(
-            (cx - radius, cy - radius, cx + radius, cy + radius), fill=(236, 214, 196), outline=(150, 120, 100)
+            (cx - radius, cy - radius, cx + radius, cy + radius),
+            fill=(240, 222, 206),
+            outline=(130, 100, 85),
+            width=max(1, min(size) // 100),
         )
-        draw.point((cx, cy), fill=(90, 60, 50))
+        dimple = radius * 0.25  # molluscum's central dimple
+        draw.ellipse((cx - dimple, cy - dimple, cx + dimple, cy + dimple), fill=(150, 115, 95))
 
 
 _PAINTERS: dict[int, Callable] = {

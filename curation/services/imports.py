@@ -572,7 +572,7 @@ def _run_chunks(
                     executor = import_pool.make_executor(
                         workers=import_pool.worker_count(workers or settings.DERMCURATE_IMPORT_WORKERS),
                         known_sha256=frozenset(Image.objects.values_list("sha256", flat=True)),
-                        options=_decode_options(),
+                        options=image_processing_options(),
                         root=source.root,
                         zip_path=source.zip_path,
                     )
@@ -619,10 +619,6 @@ def _files_done(batch: ImportBatch) -> int:
     return ImportChunk.objects.filter(batch=batch).aggregate(n=Sum("progress_done"))["n"] or 0
 
 
-def _decode_options() -> dict:
-    return {**image_processing_options(), "reject_blank": True}
-
-
 def import_chunk_execute(*, chunk_id: int) -> bool:
     """Run a chunk in this worker (a chunk task sent by its batch); False when there is nothing to do
     (its batch is not running, or another worker claimed it)."""
@@ -640,7 +636,7 @@ def import_chunk_execute(*, chunk_id: int) -> bool:
     executor = import_pool.make_executor(
         workers=import_pool.worker_count(settings.DERMCURATE_IMPORT_WORKERS),
         known_sha256=frozenset(Image.objects.values_list("sha256", flat=True)),
-        options=_decode_options(),
+        options=image_processing_options(),
         root=source.root,
         zip_path=source.zip_path,
     )

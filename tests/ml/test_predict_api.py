@@ -56,6 +56,7 @@ BAD_PICTURES = {
     "bomb": (png_claiming_size(60000, 60000), "too many pixels"),
     "too small": (encode(Image.new("RGB", (40, 30), (200, 120, 100)), "PNG"), "too small: 40×30 px"),
     "empty": (b"", "empty file"),
+    "blank": (encode(Image.new("RGB", (320, 240), (12, 12, 12)), "JPEG"), "blank: almost no variation"),
 }
 
 

@@ -33,7 +33,7 @@ def test_tiny_preset_is_small_but_takes_the_same_two_stage_path():
     assert tiny.backbone == "B0"
     assert tiny.image_size <= 64
     assert tiny.batch_size <= 32
-    assert 1 <= tiny.stage2_epochs <= tiny.stage1_epochs <= 12
+    assert 1 <= tiny.stage2_epochs <= tiny.stage1_epochs <= 40
     assert 0 < tiny.unfreeze_layers < PRESETS["seed"].unfreeze_layers
 
 
@@ -44,7 +44,9 @@ def test_tiny_preset_augments_mildly_so_that_a_network_from_scratch_learns():
 
     assert 0 < tiny.rotation_factor <= 0.05  # at most ±18°
     assert tiny.horizontal_flip is True
-    assert tiny.stage1_epochs + tiny.stage2_epochs >= 8
+    # From scratch on the demo's few hundred images, 8 + 2 epochs stayed at chance (bench/demo_train.py).
+    assert tiny.stage1_epochs + tiny.stage2_epochs >= 30
+    assert tiny.early_stopping_patience > tiny.reduce_lr_patience  # the rate drops before the run gives up
 
 
 def test_overrides_replace_preset_values():

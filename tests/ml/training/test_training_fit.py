@@ -29,11 +29,18 @@ def test_tiny_preset_runs_both_stages_and_its_loss_falls(tiny_run):
     history = tiny_run["result"].history
     tiny = PRESETS["tiny"]
 
-    assert [entry["stage"] for entry in history] == [1] * tiny.stage1_epochs + [2] * tiny.stage2_epochs
+    stage_epochs = [entry["stage"] for entry in history]
+    # Early stopping may end a stage before its planned epochs, never skip one.
+    assert stage_epochs == sorted(stage_epochs)
+    assert 1 <= stage_epochs.count(1) <= tiny.stage1_epochs
+    assert 1 <= stage_epochs.count(2) <= tiny.stage2_epochs
     assert [entry["epoch"] for entry in history] == list(range(1, len(history) + 1))
     assert min(entry["loss"] for entry in history) < history[0]["loss"]
     assert all(math.isfinite(entry["val_loss"]) for entry in history)
-    assert history[-1]["learning_rate"] == pytest.approx(tiny.stage2_learning_rate)
+    # Each stage starts at its own rate (reduce-LR may lower it later in the stage).
+    assert history[0]["learning_rate"] == pytest.approx(tiny.stage1_learning_rate)
+    first_of_stage_2 = next(entry for entry in history if entry["stage"] == 2)
+    assert first_of_stage_2["learning_rate"] == pytest.approx(tiny.stage2_learning_rate)
 
 
 def _batches(items, batch_size=PRESETS["tiny"].batch_size):
@@ -45,7 +52,11 @@ def test_progress_is_reported_every_epoch_and_batch(tiny_run, image_splits):
     history = tiny_run["result"].history
 
     assert [{key: report[key] for key in history[0]} for report in reports] == history
-    assert all(report["epochs_total"] == len(history) for report in reports)
+    planned = PRESETS["tiny"].stage1_epochs + PRESETS["tiny"].stage2_epochs
+    assert all(report["epoch"] <= report["epochs_total"] <= planned for report in reports)
+    # Stage 2 is shorter than the early-stopping patience, so it runs in full and its outlook is exact.
+    assert PRESETS["tiny"].stage2_epochs <= PRESETS["tiny"].early_stopping_patience
+    assert all(report["epochs_total"] == len(history) for report in reports if report["stage"] == 2)
     assert reports[-1]["eta_seconds"] == 0
     # Every training and validation batch of every epoch, then every batch of the calibration pass over the
     # validation split and of the test prediction.

@@ -172,3 +172,43 @@ def test_efficientnet_b5_fine_tuning_step_changes_only_the_unfrozen_weights():
     }
     assert changed
     assert changed <= trainable
+
+
+def test_from_scratch_stage_2_lowers_the_rate_in_place_without_recompiling():
+    """From scratch every layer trains in both stages, so stage 2 keeps the compiled step (and Adam's state) and
+    only sets its own rate: recompiling would retrace the same graph, about as long as 15 tiny epochs."""
+    tiny = PRESETS["tiny"]
+    runtime = resolve_runtime(tiny)
+    first, second = stages(tiny)
+    model = build_classifier(tiny, num_classes=3, base_weights="none")
+    prepare_stage(model, first, config=tiny, runtime=runtime, from_scratch=True)
+    optimizer = model.optimizer
+    model.run_eagerly = True  # one step: tracing the graph would cost far more than the step
+    images = np.random.default_rng(0).uniform(0, 255, (4, tiny.image_size, tiny.image_size, 3)).astype("float32")
+    model.train_on_batch(images, np.eye(3, dtype="float32")[[0, 1, 2, 0]])
+    step = model.train_function
+    assert step is not None
+
+    prepare_stage(model, second, config=tiny, runtime=runtime, from_scratch=True)
+
+    assert model.optimizer is optimizer
+    assert model.train_function is step  # a recompile resets it
+    assert float(np.asarray(model.optimizer.learning_rate)) == pytest.approx(second.learning_rate)
+    assert all(layer.trainable for layer in find_backbone(model).layers)
+
+
+def test_with_pretrained_weights_stage_2_recompiles_with_the_top_layers_unfrozen(calibrated_weights):
+    tiny = PRESETS["tiny"]
+    runtime = resolve_runtime(tiny)
+    first, second = stages(tiny)
+    model = build_classifier(tiny, num_classes=3, base_weights=str(calibrated_weights))
+    prepare_stage(model, first, config=tiny, runtime=runtime)
+    optimizer = model.optimizer
+
+    prepare_stage(model, second, config=tiny, runtime=runtime)
+
+    assert model.optimizer is not optimizer
+    assert float(np.asarray(model.optimizer.learning_rate)) == pytest.approx(second.learning_rate)
+    backbone = find_backbone(model)
+    assert sum(layer.trainable for layer in backbone.layers) <= tiny.unfreeze_layers
+    assert any(layer.trainable for layer in backbone.layers)
