@@ -26,7 +26,7 @@ def test_the_web_side_of_a_prediction_loads_no_tensorflow():
     code = (
         "import sys, json, io, django; django.setup(); import config.urls; "
         "from PIL import Image; buffer = io.BytesIO(); "
-        "Image.new('RGB', (96, 80), (200, 120, 90)).save(buffer, 'JPEG'); "
+        "Image.linear_gradient('L').resize((96, 80)).convert('RGB').save(buffer, 'JPEG'); "  # a flat one is blank
         "from curation.services.uploads import image_upload_sanitize; image_upload_sanitize(data=buffer.getvalue()); "
         "from ml.training.calibrate import apply_temperature; apply_temperature([[0.7, 0.3]], 1.5); "
         "import ml.services.predictions, ml.api.predict; "
